@@ -1,0 +1,287 @@
+"""PPO (discrete actions) with DSP, end to end under ``jit``.
+
+``make_train(config)`` returns a pure ``train(key, hparams)``: rollout, GAE, clipped objective, the
+DSP penalty, importance updates and pruning steps, all inside ``lax.scan``. Separate actor and
+critic MLPs are each pruned with their own mask (METHOD.md §1). ``jit(vmap(train))`` trains a
+population of hyperparameters and seeds in one program (``dspjax.train.population``).
+
+With ``pruning=none`` and ``lam=0`` the same code is the dense baseline; ``importance=none``,
+``pruning=unstructured`` and ``importance=random`` give the other baselines of §7.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from dspjax.envs import evaluate_policy, make_vec_env
+from dspjax.hparams import ConfigError, hparam, validate_fields
+from dspjax.networks import init_mlp, mlp_apply, output_jacobians, zero_probes
+from dspjax.pruning import (DSPHParams, PrunerState, apply_masks, batch_importance,
+                            compression_stats, init_pruner, is_pruning_iteration, mask_gradients,
+                            observe_importance, proximal_step, prune_step, regularizer_loss)
+
+NETWORKS = ("actor", "critic")
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+    """Static configuration: everything that fixes shapes or the program's structure."""
+    env_id: str = "CartPole-v1"
+    num_envs: int = 4
+    num_steps: int = 128
+    total_timesteps: int = 500_000
+    update_epochs: int = 4
+    num_minibatches: int = 4
+    hidden_sizes: tuple = (256, 256)
+    activation: str = "tanh"
+    anneal_lr: bool = True
+    eval_episodes: int = 10
+
+    @property
+    def num_iterations(self) -> int:
+        return self.total_timesteps // (self.num_envs * self.num_steps)
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.num_envs * self.num_steps // self.num_minibatches
+
+    def validate(self) -> None:
+        """Raises ConfigError naming the first bad field; builds nothing."""
+        positive = ("num_envs", "num_steps", "update_epochs", "num_minibatches", "eval_episodes")
+        for name in positive:
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)}: must be an integer >= 1")
+        if self.num_iterations < 1:
+            raise ConfigError(f"total_timesteps={self.total_timesteps}: must be at least "
+                              f"num_envs * num_steps = {self.num_envs * self.num_steps}")
+        if (self.num_envs * self.num_steps) % self.num_minibatches:
+            raise ConfigError(f"num_minibatches={self.num_minibatches}: must divide num_envs * "
+                              f"num_steps = {self.num_envs * self.num_steps}")
+        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
+            raise ConfigError(f"hidden_sizes={self.hidden_sizes}: must be one or more widths >= 1")
+        from dspjax.networks import ACTIVATIONS
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(f"activation={self.activation!r}: must be one of {', '.join(ACTIVATIONS)}")
+        make_vec_env(self.env_id, 1)
+
+
+@struct.dataclass
+class PPOHParams:
+    """Sweepable PPO hyperparameters (array leaves) and the DSP ones shared by actor and critic."""
+    lr: float = hparam(2.5e-4, low=0.0, low_open=True, help="Adam learning rate")
+    gamma: float = hparam(0.99, low=0.0, high=1.0, help="discount γ")
+    gae_lambda: float = hparam(0.95, low=0.0, high=1.0, help="GAE λ")
+    clip_eps: float = hparam(0.2, low=0.0, low_open=True, help="PPO clip ε")
+    ent_coef: float = hparam(0.01, low=0.0, help="entropy bonus coefficient")
+    vf_coef: float = hparam(0.5, low=0.0, help="value loss coefficient")
+    max_grad_norm: float = hparam(0.5, low=0.0, low_open=True, help="global gradient-norm clip")
+    dsp: DSPHParams = struct.field(default_factory=DSPHParams)
+
+    def validate(self) -> None:
+        validate_fields(self)
+        self.dsp.validate()
+
+
+@struct.dataclass
+class PPOState:
+    params: dict             # {"actor": mlp params, "critic": mlp params}
+    opt_state: optax.OptState
+    pruners: dict            # {"actor": PrunerState, "critic": PrunerState}
+    env_state: object
+    obs: jnp.ndarray
+    key: jnp.ndarray
+    diverged: jnp.ndarray    # bool: a non-finite loss or parameter was met; updates stopped
+
+
+def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | None = None):
+    """Returns ``train(key, hparams) -> (final PPOState, per-iteration metrics, eval returns)``.
+
+    ``progress_callback(iteration)`` is called from inside the compiled loop once per iteration
+    (once per population, not per member, under ``vmap``).
+    """
+    config.validate()
+    env = make_vec_env(config.env_id, config.num_envs)
+    n_actions = env.num_actions
+    sizes = (env.observation_size, *config.hidden_sizes)
+    act = config.activation
+    n_iter = config.num_iterations
+    n_grad_steps = n_iter * config.update_epochs * config.num_minibatches
+
+    def policy_logits(params, obs):
+        return mlp_apply(params["actor"], obs, act)[0]
+
+    def learning_rate(hp, count):
+        frac = 1.0 - count / n_grad_steps if config.anneal_lr else 1.0
+        return hp.lr * frac
+
+    def make_optimizer(hp):
+        return optax.chain(optax.clip_by_global_norm(hp.max_grad_norm),
+                           optax.scale_by_adam(eps=1e-5),
+                           optax.scale_by_schedule(lambda count: -learning_rate(hp, count)))
+
+    def init(key, hp: PPOHParams) -> PPOState:
+        k_actor, k_critic, k_pa, k_pc, k_env, key = jax.random.split(key, 6)
+        params = {"actor": init_mlp(k_actor, sizes + (n_actions,), output_scale=0.01),
+                  "critic": init_mlp(k_critic, sizes + (1,), output_scale=1.0)}
+        pruners = {"actor": init_pruner(k_pa, params["actor"], hp.dsp),
+                   "critic": init_pruner(k_pc, params["critic"], hp.dsp)}
+        obs, env_state = env.reset(k_env)
+        return PPOState(params, make_optimizer(hp).init(params), pruners, env_state, obs, key,
+                        jnp.array(False))
+
+    def rollout(state: PPOState):
+        def step(carry, _):
+            env_state, obs, key = carry
+            key, k_act, k_env = jax.random.split(key, 3)
+            logits = policy_logits(state.params, obs)
+            value = mlp_apply(state.params["critic"], obs, act)[0][..., 0]
+            action = jax.random.categorical(k_act, logits)
+            log_prob = jax.nn.log_softmax(logits)[jnp.arange(obs.shape[0]), action]
+            next_obs, env_state, reward, terminated, truncated, info = env.step(
+                k_env, env_state, action)
+            # A truncated episode is cut but bootstrapped from its final observation's value.
+            final_value = mlp_apply(state.params["critic"], info["final_observation"], act)[0][..., 0]
+            transition = dict(obs=obs, action=action, reward=reward, done=terminated | truncated,
+                              truncated=truncated, final_value=final_value,
+                              log_prob=log_prob, value=value, info=info)
+            return (env_state, next_obs, key), transition
+        (env_state, obs, key), traj = jax.lax.scan(step, (state.env_state, state.obs, state.key),
+                                                   None, config.num_steps)
+        return state.replace(env_state=env_state, obs=obs, key=key), traj
+
+    def gae(traj, last_value, hp):
+        def step(carry, t):
+            advantage, next_value = carry
+            nonterminal = 1.0 - t["done"].astype(jnp.float32)
+            reward = t["reward"] + hp.gamma * t["truncated"] * t["final_value"]
+            delta = reward + hp.gamma * next_value * nonterminal - t["value"]
+            advantage = delta + hp.gamma * hp.gae_lambda * nonterminal * advantage
+            return (advantage, t["value"]), advantage
+        _, advantages = jax.lax.scan(step, (jnp.zeros_like(last_value), last_value),
+                                     {k: traj[k] for k in ("done", "truncated", "reward", "value", "final_value")},
+                                     reverse=True)
+        return advantages, advantages + traj["value"]
+
+    def loss_fn(params, probes, batch, pruners, hp, progress):
+        logits, actor_h = mlp_apply(params["actor"], batch["obs"], act, probes["actor"])
+        value, critic_h = mlp_apply(params["critic"], batch["obs"], act, probes["critic"])
+        value = value[..., 0]
+        log_probs_all = jax.nn.log_softmax(logits)
+        log_prob = jnp.take_along_axis(log_probs_all, batch["action"][:, None], -1)[:, 0]
+        ratio = jnp.exp(log_prob - batch["log_prob"])
+        adv = batch["advantage"]
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        pg_loss = -jnp.mean(jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - hp.clip_eps,
+                                                                1 + hp.clip_eps) * adv))
+        v_clipped = batch["value"] + jnp.clip(value - batch["value"], -hp.clip_eps, hp.clip_eps)
+        v_loss = 0.5 * jnp.mean(jnp.maximum((value - batch["target"]) ** 2,
+                                            (v_clipped - batch["target"]) ** 2))
+        entropy = -jnp.mean(jnp.sum(jnp.exp(log_probs_all) * log_probs_all, -1))
+        rl_loss = pg_loss + hp.vf_coef * v_loss - hp.ent_coef * entropy
+        penalty = sum(regularizer_loss(params[n], pruners[n], hp.dsp, progress) for n in NETWORKS)
+        aux = dict(pg_loss=pg_loss, v_loss=v_loss, entropy=entropy, penalty=penalty)
+        return rl_loss + penalty, (aux, {"actor": actor_h, "critic": critic_h})
+
+    def update_minibatch(carry, batch, hp, progress):
+        params, opt_state, pruners = carry
+        probes = {n: zero_probes(params[n], (config.minibatch_size,)) for n in NETWORKS}
+        (loss, (aux, hiddens)), (grads, probe_grads) = jax.value_and_grad(
+            loss_fn, argnums=(0, 1), has_aux=True)(params, probes, batch, pruners, hp, progress)
+        for n in NETWORKS:
+            scores = batch_importance(
+                hp.dsp.importance, params[n], hiddens[n], probe_grads[n],
+                lambda n=n: output_jacobians(params[n], batch["obs"], act),
+                pruners[n].importance)
+            pruners = {**pruners, n: observe_importance(pruners[n], hp.dsp, scores)}
+        grads = {n: mask_gradients(grads[n], params[n], pruners[n]) for n in NETWORKS}
+        updates, opt_state = make_optimizer(hp).update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        step_size = learning_rate(hp, opt_state[-1].count - 1)  # the step just taken
+        params = {n: proximal_step(params[n], pruners[n], hp.dsp, progress, step_size)
+                  for n in NETWORKS}
+        params, opt_state = apply_masks(params, opt_state, pruners)
+        return (params, opt_state, pruners), dict(aux, loss=loss)
+
+    def update_epoch(carry, key, batch, hp, progress):
+        n = config.num_envs * config.num_steps
+        perm = jax.random.permutation(key, n)
+        shuffled = jax.tree.map(lambda x: x.reshape((n,) + x.shape[2:])[perm], batch)
+        minibatches = jax.tree.map(
+            lambda x: x.reshape((config.num_minibatches, -1) + x.shape[1:]), shuffled)
+        return jax.lax.scan(lambda c, b: update_minibatch(c, b, hp, progress), carry, minibatches)
+
+    def iteration_step(state: PPOState, iteration, hp: PPOHParams):
+        if progress_callback is not None:
+            jax.debug.callback(progress_callback, iteration)
+        progress = iteration / n_iter
+        new, traj = rollout(state)
+        last_value = mlp_apply(new.params["critic"], new.obs, act)[0][..., 0]
+        advantages, targets = gae(traj, last_value, hp)
+        batch = dict(obs=traj["obs"], action=traj["action"], log_prob=traj["log_prob"],
+                     value=traj["value"], advantage=advantages, target=targets)
+        key, k_epochs = jax.random.split(new.key)
+        (params, opt_state, pruners), losses = jax.lax.scan(
+            lambda c, k: update_epoch(c, k, batch, hp, progress),
+            (new.params, new.opt_state, new.pruners),
+            jax.random.split(k_epochs, config.update_epochs))
+
+        def prune(pruners):
+            return {n: prune_step(params[n], pruners[n], hp.dsp, progress) for n in NETWORKS}
+        pruners = jax.lax.cond(is_pruning_iteration(iteration, n_iter, hp.dsp), prune,
+                               lambda p: p, pruners)
+        params, opt_state = apply_masks(params, opt_state, pruners)
+
+        losses = jax.tree.map(jnp.mean, losses)
+        finite = jnp.isfinite(losses["loss"]) & jax.tree.reduce(
+            lambda a, x: a & jnp.all(jnp.isfinite(x)), params, jnp.array(True))
+        diverged = state.diverged | ~finite
+        updated = new.replace(params=params, opt_state=opt_state, pruners=pruners, key=key,
+                              diverged=diverged)
+        # A diverged member keeps its last finite networks; the population is never touched.
+        next_state = jax.tree.map(lambda old, upd: jnp.where(diverged, old, upd),
+                                  state.replace(diverged=diverged, env_state=new.env_state,
+                                                obs=new.obs, key=key), updated)
+        info = traj["info"]
+        episodes = jnp.sum(info["episode_done"])
+        metrics = dict(
+            timesteps=(iteration + 1) * config.num_envs * config.num_steps,
+            episodes=episodes,
+            episode_return=jnp.sum(info["episode_return"]) / jnp.maximum(episodes, 1),
+            diverged=diverged, **losses)
+        for n in NETWORKS:
+            stats = compression_stats(next_state.params[n], next_state.pruners[n].neuron_masks,
+                                      next_state.pruners[n].weight_masks)
+            metrics.update({f"{n}_{k}": v for k, v in stats.items()})
+            for l, m in enumerate(next_state.pruners[n].neuron_masks):
+                metrics[f"{n}_alive_layer{l}"] = jnp.sum(m)
+        return next_state, metrics
+
+    def evaluate(state: PPOState, key):
+        """Greedy-action returns of the masked policy over ``config.eval_episodes`` episodes."""
+        return evaluate_policy(lambda n: make_vec_env(config.env_id, n),
+                               lambda obs: jnp.argmax(policy_logits(state.params, obs), -1),
+                               key, config.eval_episodes)
+
+    def train(key, hp: PPOHParams):
+        k_init, k_eval = jax.random.split(key)
+        state = init(k_init, hp)
+        state, metrics = jax.lax.scan(lambda s, i: iteration_step(s, i, hp), state,
+                                      jnp.arange(n_iter))
+        return state, metrics, evaluate(state, k_eval)
+
+    train.evaluate = evaluate
+    train.init = init
+    return train
+
+
+def greedy_policy(activation: str = "tanh"):
+    """``policy(actor_params, obs) -> actions`` of a (masked or compact) actor MLP."""
+    return lambda params, obs: jnp.argmax(mlp_apply(params, obs, activation)[0], -1)
+
+

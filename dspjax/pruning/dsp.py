@@ -1,0 +1,147 @@
+"""DSP for one network, put together (METHOD.md §1–§4, §7).
+
+``DSPHParams`` holds every sweepable hyperparameter as an array leaf (the discrete choices as
+integer codes), ``PrunerState`` the masks and importance EMA of one network. A trainer calls, per
+optimiser step: ``regularizer_loss`` (added to the RL loss), ``observe_importance`` (EMA update),
+``mask_gradients``, then after the optimiser ``proximal_step`` and ``apply_masks`` (exact zeroing
+of pruned params and optimiser moments);
+and every ``prune_every`` iterations inside the pruning window: ``prune_step``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from dspjax.hparams import ConfigError, hparam, validate_fields
+from dspjax.pruning.groups import hidden_sizes, param_masks
+from dspjax.pruning.importance import (IMPORTANCE_NAMES, ema_importance,
+                                       init_importance, magnitude_importance, normalised_scores)
+from dspjax.pruning.mask import (apply_param_mask, mask_optimizer_state, update_mask,
+                                 update_weight_mask)
+from dspjax.pruning.regularizer import (LOSS, PENALTY_FORMS, PROXIMAL, group_sparse_penalty,
+                                        penalty_weights, proximal_group_shrink,
+                                        regularization_strength)
+from dspjax.pruning.threshold import THRESHOLD_NAMES, cubic_ramp, dynamic_threshold, window_progress
+
+PRUNING_NAMES = ("none", "structured", "unstructured")
+NO_PRUNING, STRUCTURED, UNSTRUCTURED = range(len(PRUNING_NAMES))
+
+
+@struct.dataclass
+class DSPHParams:
+    """Sweepable DSP hyperparameters (each an array leaf; vmap over a population of them)."""
+    lam: float = hparam(2e-4, low=0.0, help="λ, strength of the group-sparse regularizer (§3)")
+    delta: float = hparam(0.1, low=0.0, low_open=True, help="δ in α = 1 − s + δ (§3)")
+    beta: float = hparam(0.1, low=0.0, high=1.0, low_open=True, help="EMA rate β of importance (§2)")
+    reg_warmup: float = hparam(0.1, low=0.0, high=1.0, help="fraction of training over which λ_t ramps up (§3)")
+    importance: int = hparam(0, choices=IMPORTANCE_NAMES, help="importance measure (§2); none = plain group lasso, random = random structured baseline")
+    penalty_form: int = hparam(LOSS, choices=PENALTY_FORMS, help="regularizer as a loss term or a proximal step (§3)")
+    pruning: int = hparam(STRUCTURED, choices=PRUNING_NAMES, help="what is pruned: none (dense), neurons (structured), single weights (unstructured GMP, §7)")
+    threshold_rule: int = hparam(0, choices=THRESHOLD_NAMES, help="dynamic threshold rule (§4)")
+    c_final: float = hparam(0.9, low=0.0, high=1.0, help="final c of the adaptive threshold τ = c_t · mean(s) (§4)")
+    k_final: float = hparam(0.05, low=0.0, high=1.0, low_open=True, help="final alive fraction of the schedule threshold (§4)")
+    tau_final: float = hparam(0.05, low=0.0, help="final τ of the norm threshold (§4)")
+    gmp_sparsity: float = hparam(0.96, low=0.0, high=1.0, high_open=True, help="final weight sparsity of unstructured GMP (§7)")
+    prune_start: float = hparam(0.1, low=0.0, high=1.0, high_open=True, help="fraction of training where pruning starts (§4)")
+    prune_end: float = hparam(0.6, low=0.0, high=1.0, low_open=True, help="fraction of training where pruning ends (§4)")
+    prune_every: int = hparam(5, low=1, integer=True, help="iterations between pruning steps (§4)")
+    min_alive: int = hparam(4, low=1, integer=True, help="neurons per layer that always stay (§4)")
+
+    def validate(self) -> None:
+        """Checks ranges and cross-field rules of one (unbatched) member; raises ConfigError."""
+        validate_fields(self)
+        if self.prune_start >= self.prune_end:
+            raise ConfigError(f"prune_start={self.prune_start:g} must be < prune_end={self.prune_end:g}")
+
+
+@struct.dataclass
+class PrunerState:
+    """Masks and smoothed importance of one network. Masks are bool, one per hidden layer
+    (``neuron_masks``) and one per kernel (``weight_masks``, used only by unstructured GMP)."""
+    neuron_masks: tuple
+    weight_masks: tuple
+    importance: tuple
+
+
+def init_pruner(key, params, hp: DSPHParams) -> PrunerState:
+    """All-ones masks; importance EMA started at ones (random scores for ``importance=random``)."""
+    sizes = hidden_sizes(params)
+    return PrunerState(
+        neuron_masks=tuple(jnp.ones((n,), bool) for n in sizes),
+        weight_masks=tuple(jnp.ones(layer["kernel"].shape, bool) for layer in params),
+        importance=init_importance(key, hp.importance, sizes),
+    )
+
+
+def pruner_param_mask(params, state: PrunerState):
+    """Params-shaped float 0/1 mask of everything that is alive."""
+    return param_masks(params, state.neuron_masks, state.weight_masks)
+
+
+def _alphas(state: PrunerState, hp: DSPHParams):
+    scores = normalised_scores(state.importance, state.neuron_masks)
+    return penalty_weights(scores, state.neuron_masks, hp.delta, hp.importance)
+
+
+def regularizer_loss(params, state: PrunerState, hp: DSPHParams, progress):
+    """``R(θ)`` as a loss term at training fraction ``progress`` (0 in proximal form)."""
+    lam_t = regularization_strength(hp.lam, progress, hp.reg_warmup)
+    lam_t = jnp.where(hp.penalty_form == LOSS, lam_t, 0.0)
+    return group_sparse_penalty(params, _alphas(state, hp), lam_t)
+
+
+def observe_importance(state: PrunerState, hp: DSPHParams, batch_importance) -> PrunerState:
+    """EMA update of the importance with one batch's scores (§2)."""
+    return state.replace(importance=ema_importance(state.importance, batch_importance,
+                                                   hp.beta, hp.importance))
+
+
+def mask_gradients(grads, params, state: PrunerState):
+    """Zeroes the gradients of pruned parameters before the optimiser sees them (§4)."""
+    return apply_param_mask(grads, pruner_param_mask(params, state))
+
+
+def proximal_step(params, state: PrunerState, hp: DSPHParams, progress, step_size):
+    """Group soft-threshold after an optimiser step with step size ``η`` (proximal form only)."""
+    lam_t = regularization_strength(hp.lam, progress, hp.reg_warmup)
+    lam_t = jnp.where(hp.penalty_form == PROXIMAL, lam_t, 0.0)
+    return proximal_group_shrink(params, _alphas(state, hp), lam_t, step_size)
+
+
+def apply_masks(params: dict, opt_state, pruners: dict):
+    """Exact masking after an optimiser or pruning step (§4): every pruned parameter and its
+    optimiser moments become 0. ``params`` and ``pruners`` map network names (actor, critic, q)
+    to one network's parameters and ``PrunerState``; ``opt_state`` is the optax state of ``params``.
+    """
+    pmask = {name: pruner_param_mask(params[name], pruners[name]) for name in params}
+    return apply_param_mask(params, pmask), mask_optimizer_state(opt_state, pmask)
+
+
+def is_pruning_iteration(iteration, num_iterations, hp: DSPHParams):
+    """True every ``prune_every`` iterations while training progress is in the window."""
+    t = iteration / num_iterations
+    return ((iteration % hp.prune_every) == 0) & (t >= hp.prune_start) & (t <= hp.prune_end) \
+        & (hp.pruning != NO_PRUNING)
+
+
+def prune_step(params, state: PrunerState, hp: DSPHParams, progress) -> PrunerState:
+    """One mask update at training fraction ``progress`` (§4; unstructured GMP for §7)."""
+    p = window_progress(progress, hp.prune_start, hp.prune_end)
+    scores = normalised_scores(state.importance, state.neuron_masks)
+    thresholds = dynamic_threshold(hp.threshold_rule, scores, magnitude_importance(params),
+                                   state.neuron_masks, p, hp.c_final, hp.k_final, hp.tau_final)
+    new_neurons = tuple(update_mask(m, values, tau, hp.min_alive)
+                        for m, (values, tau) in zip(state.neuron_masks, thresholds))
+    sparsity = hp.gmp_sparsity * cubic_ramp(p)
+    new_weights = tuple(update_weight_mask(m, layer["kernel"], sparsity)
+                        for m, layer in zip(state.weight_masks, params))
+    structured = hp.pruning == STRUCTURED
+    unstructured = hp.pruning == UNSTRUCTURED
+    return state.replace(
+        neuron_masks=tuple(jnp.where(structured, n, o) for n, o in zip(new_neurons, state.neuron_masks)),
+        weight_masks=tuple(jnp.where(unstructured, n, o) for n, o in zip(new_weights, state.weight_masks)),
+    )
+
+
