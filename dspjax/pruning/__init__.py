@@ -5,7 +5,7 @@ and ``mask`` (§4) → ``compact`` (§5, §6) → ``dsp`` (one network's DSP put
 """
 
 from dspjax.pruning.compact import compact, compression_stats, dense_param_count
-from dspjax.pruning.dsp import (NO_PRUNING, PRUNING_NAMES, STRUCTURED, UNSTRUCTURED, DSPHParams,
+from dspjax.pruning.dsp import (METHOD_PRESETS, NO_PRUNING, PRUNING_NAMES, STRUCTURED, UNSTRUCTURED, DSPHParams,
                                 PrunerState, apply_masks, init_pruner,
                                 is_pruning_iteration, mask_gradients, observe_importance,
                                 proximal_step, prune_step, pruner_param_mask,

@@ -56,6 +56,17 @@ class DSPHParams:
             raise ConfigError(f"prune_start={self.prune_start:g} must be < prune_end={self.prune_end:g}")
 
 
+# The method and the baselines of §7 as settings of the leaves above: one name per comparison row.
+METHOD_PRESETS = {
+    "dsp": {},
+    "dense": {"pruning": NO_PRUNING, "lam": 0.0},
+    "group_lasso": {"importance": IMPORTANCE_NAMES.index("none")},
+    "gmp": {"pruning": UNSTRUCTURED, "lam": 0.0},
+    "random": {"importance": IMPORTANCE_NAMES.index("random"), "lam": 0.0,
+               "threshold_rule": THRESHOLD_NAMES.index("schedule")},
+}
+
+
 @struct.dataclass
 class PrunerState:
     """Masks and smoothed importance of one network. Masks are bool, one per hidden layer

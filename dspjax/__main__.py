@@ -1,0 +1,5 @@
+import sys
+
+from dspjax.cli import main
+
+sys.exit(main())

@@ -1,0 +1,97 @@
+"""Plots and the per-member table of a run directory (``dspjax report`` redraws the plots)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from dspjax.train.run_dir import read_metrics_csv
+
+
+def member_label(record: dict) -> str:
+    point = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                      for k, v in record["grid_point"].items())
+    return point or "default"
+
+
+def format_table(summary: dict) -> str:
+    """A text table, one row per member: hyperparameters, final return, removed % per network."""
+    header = ["#", "seed", "hyperparameters", "return", "actor neurons-%", "actor weights-%",
+              "critic neurons-%", "critic weights-%", ""]
+    rows = []
+    for r in summary["members"]:
+        rows.append([str(r["member"]), str(r["seed"]), member_label(r),
+                     f"{r['final_return']:.1f}",
+                     f"{100 * r['actor']['neurons_removed']:.1f}",
+                     f"{100 * r['actor']['weights_removed']:.1f}",
+                     f"{100 * r['critic']['neurons_removed']:.1f}",
+                     f"{100 * r['critic']['weights_removed']:.1f}",
+                     "DIVERGED" if r["diverged"] else ""])
+    widths = [max(len(x) for x in col) for col in zip(header, *rows)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def draw_plots(run_dir) -> list[Path]:
+    """return_curves.png, alive_neurons.png and return_vs_weights_removed.png in ``run_dir``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    run_dir = Path(run_dir)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    metrics = read_metrics_csv(run_dir / "metrics.csv")
+    labels = [member_label(r) for r in summary["members"]]
+    colours = {lab: plt.cm.tab10(i % 10) for i, lab in enumerate(dict.fromkeys(labels))}
+    steps = metrics["timesteps"]
+    paths = []
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, lab in enumerate(labels):
+        ret = metrics["episode_return"][i].copy()
+        ret[metrics["episodes"][i] == 0] = np.nan
+        ax.plot(steps[i], _smooth(ret), color=colours[lab], alpha=0.8,
+                label=lab if labels.index(lab) == i else None)
+    ax.set(xlabel="environment steps", ylabel="episode return (training)",
+           title=f"{summary['env_id']}: return over training")
+    ax.legend(fontsize=7)
+    paths.append(_save(fig, run_dir / "return_curves.png"))
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, net in zip(axes, ("actor", "critic")):
+        for i, lab in enumerate(labels):
+            ax.plot(steps[i], metrics[f"{net}_alive_neurons"][i], color=colours[lab], alpha=0.8,
+                    label=lab if labels.index(lab) == i else None)
+        ax.set(xlabel="environment steps", ylabel="alive hidden neurons", title=net, yscale="log")
+    axes[0].legend(fontsize=7)
+    paths.append(_save(fig, run_dir / "alive_neurons.png"))
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, (lab, r) in enumerate(zip(labels, summary["members"])):
+        ax.scatter(100 * r["actor"]["weights_removed"], r["final_return"], color=colours[lab],
+                   label=lab if labels.index(lab) == i else None)
+    ax.set(xlabel="policy (actor) weights removed [%]", ylabel="final return (evaluation)",
+           title="return vs compression across members")
+    ax.legend(fontsize=7)
+    paths.append(_save(fig, run_dir / "return_vs_weights_removed.png"))
+    return paths
+
+
+def _smooth(x, window=10):
+    """Moving average that ignores NaN (iterations without a finished episode)."""
+    out = np.full_like(x, np.nan)
+    for t in range(len(x)):
+        chunk = x[max(0, t - window + 1): t + 1]
+        if np.any(~np.isnan(chunk)):
+            out[t] = np.nanmean(chunk)
+    return out
+
+
+def _save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    return path

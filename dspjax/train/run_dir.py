@@ -1,0 +1,138 @@
+"""A run directory: everything one population run leaves behind.
+
+    config.json      resolved static config, base hyperparameters, sweep, seeds, members
+    metrics.csv      per member and iteration: return, losses, alive neurons, compression
+    summary.json     per member: final return over evaluation episodes and compression figures
+    checkpoint/      orbax checkpoint of the final networks and masks of every member
+    *.png            plots (``dspjax report`` redraws them)
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from dspjax.hparams import ConfigError
+from dspjax.pruning import compact, dense_param_count
+from dspjax.train.population import PopulationResult, describe_member, hparam_specs
+
+NETWORK_FIGURES = ("neurons_removed", "weights_removed", "alive_neurons", "flops", "bytes")
+
+
+def all_hparams(hp) -> dict:
+    """Every sweepable hyperparameter of ``hp`` by flat name, readable (choice names)."""
+    return describe_member(hp, list(hparam_specs(type(hp))))
+
+
+def _network_summary(result: PopulationResult, i: int, net: str) -> dict:
+    out = {k: float(result.metrics[f"{net}_{k}"][i, -1]) for k in NETWORK_FIGURES}
+    layer_keys = sorted(k for k in result.metrics if k.startswith(f"{net}_alive_layer"))
+    out["alive_per_layer"] = [int(result.metrics[k][i, -1]) for k in layer_keys]
+    params = jax.tree.map(lambda x: x[i], result.final_state.params[net])
+    out["dense_params"] = dense_param_count(params)
+    masks = [m[i] for m in result.final_state.pruners[net].neuron_masks]
+    out["compact_sizes"] = [int(compact(params, masks)[0]["kernel"].shape[0])] + \
+        [int(layer["bias"].shape[-1]) for layer in compact(params, masks)]
+    return out
+
+
+def summarize(result: PopulationResult, networks=("actor", "critic")) -> list[dict]:
+    """One record per member: grid point, seed, final return, compression per network."""
+    rows = []
+    for m in result.members:
+        i = m.index
+        returns = result.eval_returns[i]
+        episodes = result.metrics["episodes"][i]
+        train_returns = result.metrics["episode_return"][i][episodes > 0]
+        rows.append({
+            "member": i, "seed": m.seed, "grid_point": m.grid_point,
+            "final_return": float(np.mean(returns)), "final_return_std": float(np.std(returns)),
+            "eval_returns": [float(r) for r in returns],
+            "train_return_last": float(np.mean(train_returns[-10:])) if len(train_returns) else None,
+            "diverged": bool(result.metrics["diverged"][i, -1]),
+            **{net: _network_summary(result, i, net) for net in networks},
+        })
+    return rows
+
+
+def write_run(run_dir, algo: str, config, base_hp, sweep: dict, seeds, result: PopulationResult):
+    """Writes config, metrics, summary and checkpoint of a finished population run."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg = {"algo": algo, "config": dataclasses.asdict(config), "base_hparams": all_hparams(base_hp),
+           "sweep": {k: [str(v) for v in vals] for k, vals in sweep.items()},
+           "seeds": [int(s) for s in seeds],
+           "members": [{"member": m.index, "seed": m.seed, "grid_point": m.grid_point,
+                        "hparams": all_hparams(m.hparams)} for m in result.members]}
+    (run_dir / "config.json").write_text(json.dumps(cfg, indent=2))
+    write_metrics_csv(run_dir / "metrics.csv", result)
+    summary = {"algo": algo, "env_id": config.env_id, "total_timesteps": config.total_timesteps,
+               "compile_seconds": result.compile_seconds, "run_seconds": result.run_seconds,
+               "members": summarize(result)}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    save_checkpoint(run_dir / "checkpoint", result.final_state)
+    return summary
+
+
+def write_metrics_csv(path, result: PopulationResult) -> None:
+    names = sorted(result.metrics)
+    n_members, n_iter = result.metrics[names[0]].shape[:2]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["member", "seed", "iteration"] + names)
+        for m in result.members:
+            for t in range(n_iter):
+                w.writerow([m.index, m.seed, t] + [_fmt(result.metrics[k][m.index, t]) for k in names])
+
+
+def _fmt(x):
+    x = np.asarray(x)
+    if x.dtype == bool:
+        return int(x)
+    return int(x) if np.issubdtype(x.dtype, np.integer) else f"{float(x):.6g}"
+
+
+def read_metrics_csv(path) -> dict[str, np.ndarray]:
+    """Columns of metrics.csv as arrays shaped (members, iterations)."""
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    n_members = 1 + max(int(r["member"]) for r in rows)
+    out = {}
+    for key in rows[0]:
+        out[key] = np.array([float(r[key]) for r in rows]).reshape(n_members, -1)
+    return out
+
+
+def save_checkpoint(path, final_state) -> None:
+    """The final networks and masks of every member (batched leading axis) with orbax."""
+    import orbax.checkpoint as ocp
+    tree = {"params": final_state.params,
+            "neuron_masks": {n: list(p.neuron_masks) for n, p in final_state.pruners.items()},
+            "weight_masks": {n: list(p.weight_masks) for n, p in final_state.pruners.items()}}
+    with ocp.StandardCheckpointer() as ckpt:
+        ckpt.save(os.path.abspath(path), jax.tree.map(np.asarray, tree), force=True)
+
+
+def load_run(run_dir):
+    """``(config_dict, members, checkpoint_tree)`` of a run; ConfigError if it is broken."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise ConfigError(f"run_dir={str(run_dir)!r}: no config.json there; not a dspjax run")
+    try:
+        cfg = json.loads((run_dir / "config.json").read_text())
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"run_dir={str(run_dir)!r}: config.json is not valid JSON ({e})") from None
+    try:
+        import orbax.checkpoint as ocp
+        with ocp.StandardCheckpointer() as ckpt:
+            tree = ckpt.restore(os.path.abspath(run_dir / "checkpoint"))
+    except Exception as e:  # noqa: BLE001 - any failure to read it is a broken checkpoint
+        raise ConfigError(f"run_dir={str(run_dir)!r}: checkpoint cannot be read "
+                          f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+    return cfg, tree
