@@ -41,8 +41,8 @@ def allowed(meta: dict) -> str:
     if meta["choices"]:
         return "one of " + ", ".join(meta["choices"])
     lo, hi = meta["low"], meta["high"]
-    left = "(" if meta["low_open"] else "["
-    right = ")" if meta["high_open"] else "]"
+    left = "(" if meta["low_open"] or lo is None else "["
+    right = ")" if meta["high_open"] or hi is None else "]"
     kind = "an integer" if meta["integer"] else "a number"
     lo_s = "-inf" if lo is None else f"{lo:g}"
     hi_s = "inf" if hi is None else f"{hi:g}"
@@ -75,7 +75,7 @@ def check_value(name: str, meta: dict, value) -> None:
         return
     v = float(value)
     lo, hi = meta["low"], meta["high"]
-    bad = math.isnan(v)
+    bad = not math.isfinite(v)
     if lo is not None:
         bad |= v <= lo if meta["low_open"] else v < lo
     if hi is not None:

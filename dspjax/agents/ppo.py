@@ -21,7 +21,7 @@ from flax import struct
 
 from dspjax.envs import evaluate_policy, make_vec_env
 from dspjax.hparams import ConfigError, hparam, validate_fields
-from dspjax.networks import init_mlp, mlp_apply, output_jacobians, zero_probes
+from dspjax.networks import ACTIVATIONS, init_mlp, mlp_apply, output_jacobians, zero_probes
 from dspjax.pruning import (DSPHParams, PrunerState, apply_masks, batch_importance,
                             compression_stats, init_pruner, is_pruning_iteration, mask_gradients,
                             observe_importance, proximal_step, prune_step, regularizer_loss)
@@ -65,7 +65,6 @@ class PPOConfig:
                               f"num_steps = {self.num_envs * self.num_steps}")
         if not self.hidden_sizes or min(self.hidden_sizes) < 1:
             raise ConfigError(f"hidden_sizes={self.hidden_sizes}: must be one or more widths >= 1")
-        from dspjax.networks import ACTIVATIONS
         if self.activation not in ACTIVATIONS:
             raise ConfigError(f"activation={self.activation!r}: must be one of {', '.join(ACTIVATIONS)}")
         make_vec_env(self.env_id, 1)
@@ -97,6 +96,27 @@ class PPOState:
     obs: jnp.ndarray
     key: jnp.ndarray
     diverged: jnp.ndarray    # bool: a non-finite loss or parameter was met; updates stopped
+
+
+def generalized_advantages(rewards, values, dones, truncated, final_values, last_value, gamma,
+                           gae_lambda):
+    """GAE over a rollout of shape (steps, envs); returns ``(advantages, value targets)``.
+
+    An episode that ends at step t is not bootstrapped from the next step's value (that belongs to
+    the next episode); a *truncated* one is bootstrapped from the value of its final observation,
+    ``r_t + γ V(s_final)``, a terminated one is not.
+    """
+    def step(carry, t):
+        advantage, next_value = carry
+        reward, value, done, trunc, final_value = t
+        nonterminal = 1.0 - done.astype(jnp.float32)
+        reward = reward + gamma * trunc * final_value
+        delta = reward + gamma * next_value * nonterminal - value
+        advantage = delta + gamma * gae_lambda * nonterminal * advantage
+        return (advantage, value), advantage
+    _, advantages = jax.lax.scan(step, (jnp.zeros_like(last_value), last_value),
+                                 (rewards, values, dones, truncated, final_values), reverse=True)
+    return advantages, advantages + values
 
 
 def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | None = None):
@@ -155,19 +175,6 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
                                                    None, config.num_steps)
         return state.replace(env_state=env_state, obs=obs, key=key), traj
 
-    def gae(traj, last_value, hp):
-        def step(carry, t):
-            advantage, next_value = carry
-            nonterminal = 1.0 - t["done"].astype(jnp.float32)
-            reward = t["reward"] + hp.gamma * t["truncated"] * t["final_value"]
-            delta = reward + hp.gamma * next_value * nonterminal - t["value"]
-            advantage = delta + hp.gamma * hp.gae_lambda * nonterminal * advantage
-            return (advantage, t["value"]), advantage
-        _, advantages = jax.lax.scan(step, (jnp.zeros_like(last_value), last_value),
-                                     {k: traj[k] for k in ("done", "truncated", "reward", "value", "final_value")},
-                                     reverse=True)
-        return advantages, advantages + traj["value"]
-
     def loss_fn(params, probes, batch, pruners, hp, progress):
         logits, actor_h = mlp_apply(params["actor"], batch["obs"], act, probes["actor"])
         value, critic_h = mlp_apply(params["critic"], batch["obs"], act, probes["critic"])
@@ -222,7 +229,9 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
         progress = iteration / n_iter
         new, traj = rollout(state)
         last_value = mlp_apply(new.params["critic"], new.obs, act)[0][..., 0]
-        advantages, targets = gae(traj, last_value, hp)
+        advantages, targets = generalized_advantages(
+            traj["reward"], traj["value"], traj["done"], traj["truncated"], traj["final_value"],
+            last_value, hp.gamma, hp.gae_lambda)
         batch = dict(obs=traj["obs"], action=traj["action"], log_prob=traj["log_prob"],
                      value=traj["value"], advantage=advantages, target=targets)
         key, k_epochs = jax.random.split(new.key)

@@ -51,8 +51,10 @@ def compression_stats(params, neuron_masks, weight_masks=None):
     kept = kernels + biases
     return {
         "alive_neurons": alive,
-        "neurons_removed": 1.0 - alive / total,
-        "weights_removed": 1.0 - kept / dense_param_count(params),
+        # (all - kept) / all, not 1 - kept / all: XLA may turn the division into a multiplication
+        # by the reciprocal, and then a network with nothing removed would not read exactly 0.
+        "neurons_removed": (total - alive) / total,
+        "weights_removed": (dense_param_count(params) - kept) / dense_param_count(params),
         "flops": 2.0 * kernels + biases,
         "bytes": 4.0 * kept,
     }

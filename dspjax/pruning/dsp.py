@@ -133,8 +133,11 @@ def apply_masks(params: dict, opt_state, pruners: dict):
 def is_pruning_iteration(iteration, num_iterations, hp: DSPHParams):
     """True every ``prune_every`` iterations while training progress is in the window."""
     t = iteration / num_iterations
-    return ((iteration % hp.prune_every) == 0) & (t >= hp.prune_start) & (t <= hp.prune_end) \
-        & (hp.pruning != NO_PRUNING)
+    # t is float32; under jit XLA computes it as iteration * (1 / num_iterations), which can land
+    # an ulp below a window end on the iteration grid (e.g. 10 / 100 < 0.1): allow for rounding.
+    tol = 1e-6
+    return ((iteration % hp.prune_every) == 0) & (t >= hp.prune_start - tol) \
+        & (t <= hp.prune_end + tol) & (hp.pruning != NO_PRUNING)
 
 
 def prune_step(params, state: PrunerState, hp: DSPHParams, progress) -> PrunerState:

@@ -129,8 +129,8 @@ class PopulationResult:
     run_seconds: float
 
 
-def run_population(make_train, config, members: Sequence[Member], progress: bool = True,
-                   mesh_devices=None) -> PopulationResult:
+def run_population(make_train, config, members: Sequence[Member],
+                   progress: bool = True) -> PopulationResult:
     """Trains every member in one ``jit(vmap(train))`` call and returns NumPy results."""
     bar = None
 

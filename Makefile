@@ -1,0 +1,29 @@
+# `make train` and `make test` work on a fresh machine: they make .venv and install dspjax into it.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: install train test bench experiments clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(BIN)/.installed
+
+train: install          ## the default job: PPO+DSP on gymnax CartPole-v1, 3 seeds
+	$(BIN)/dspjax train $(ARGS)
+
+test: install           ## the whole test suite (about 5 minutes on 2 CPU cores)
+	$(BIN)/python -m pytest $(ARGS)
+
+bench: install          ## benchmarks: population scaling (speed and memory)
+	$(BIN)/python benchmarks/population_scaling.py $(ARGS)
+
+experiments: install    ## regenerate experiments/cartpole (about 10 minutes on 2 CPU cores)
+	bash experiments/cartpole/run.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis runs

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# DSP against the baselines of METHOD.md §7 on gymnax CartPole-v1, PPO, 500k steps, 3 seeds each.
+# Usage (from the repository root): bash experiments/cartpole/run.sh   [about 10 min on 2 CPU cores]
+# Writes runs/ (run directories; checkpoints are not committed) and results.md.
+set -euo pipefail
+cd "$(dirname "$0")"
+DSPJAX=${DSPJAX:-dspjax}
+SEEDS=${SEEDS:-3}
+rm -rf runs && mkdir -p runs
+
+# 1. DSP, the dense baseline and plain group lasso (importance = none), in one program.
+$DSPJAX train --sweep method=dsp,dense,group_lasso --seeds "$SEEDS" --no-progress --out runs/main
+
+# 2. Baselines pruned to DSP's size: random structured pruning to DSP's mean actor neuron count
+#    (schedule threshold, k_final = alive fraction) and unstructured gradual magnitude pruning to
+#    DSP's mean actor weight sparsity.
+read -r K_FINAL GMP_SPARSITY < <(python - <<'PY'
+import json, math
+rows = [r for r in json.load(open("runs/main/summary.json"))["members"]
+        if r["grid_point"]["method"] == "dsp"]
+alive = sum(sum(r["actor"]["alive_per_layer"]) for r in rows) / len(rows)
+width = sum(json.load(open("runs/main/config.json"))["config"]["hidden_sizes"])
+weights = sum(r["actor"]["weights_removed"] for r in rows) / len(rows)
+print(f"{alive / width:.6f} {math.floor(weights * 1e4) / 1e4:.4f}")
+PY
+)
+$DSPJAX train --method random --k-final "$K_FINAL" --seeds "$SEEDS" --no-progress --out runs/random
+$DSPJAX train --method gmp --gmp-sparsity "$GMP_SPARSITY" --seeds "$SEEDS" --no-progress --out runs/gmp
+
+python summarize.py runs/main runs/random runs/gmp > results.md
+cat results.md

@@ -1,0 +1,124 @@
+"""PPO with DSP: GAE against NumPy, the masking invariants of METHOD.md §4 and §6 after real
+training steps, the dense baseline, and learning CartPole while pruning."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dspjax.agents import PPOConfig, PPOHParams, generalized_advantages, make_train
+from dspjax.networks import mlp_apply
+from dspjax.pruning import compact, pruner_param_mask
+from dspjax.train.population import set_hparam
+
+
+def numpy_gae(rewards, values, dones, truncated, final_values, last_value, gamma, lam):
+    steps = len(rewards)
+    adv = np.zeros_like(values)
+    next_adv, next_value = np.zeros_like(last_value), last_value
+    for t in reversed(range(steps)):
+        r = rewards[t] + gamma * truncated[t] * final_values[t]
+        if_alive = 1.0 - dones[t]
+        delta = r + gamma * next_value * if_alive - values[t]
+        next_adv = delta + gamma * lam * if_alive * next_adv
+        adv[t] = next_adv
+        next_value = values[t]
+    return adv, adv + values
+
+
+def test_gae_matches_numpy_reference_with_terminations_and_truncations():
+    rng = np.random.default_rng(0)
+    steps, envs = 12, 3
+    rewards = rng.normal(size=(steps, envs)).astype(np.float32)
+    values = rng.normal(size=(steps, envs)).astype(np.float32)
+    final_values = rng.normal(size=(steps, envs)).astype(np.float32)
+    terminated = rng.random((steps, envs)) < 0.15
+    truncated = (rng.random((steps, envs)) < 0.15) & ~terminated
+    dones = terminated | truncated
+    last_value = rng.normal(size=envs).astype(np.float32)
+    adv, targets = generalized_advantages(rewards, values, dones, truncated, final_values,
+                                          last_value, 0.97, 0.9)
+    ref_adv, ref_targets = numpy_gae(rewards, values, dones.astype(np.float32),
+                                     truncated.astype(np.float32), final_values, last_value,
+                                     0.97, 0.9)
+    np.testing.assert_allclose(adv, ref_adv, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(targets, ref_targets, rtol=1e-5, atol=1e-5)
+
+
+SMALL = PPOConfig(num_envs=4, num_steps=32, total_timesteps=4 * 32 * 40, update_epochs=2,
+                  num_minibatches=2, hidden_sizes=(32, 16), eval_episodes=2)
+
+
+def train_small(hp=None, config=SMALL, seed=0):
+    train = make_train(config)
+    hp = PPOHParams() if hp is None else hp
+    hp = set_hparam(set_hparam(set_hparam(hp, "prune_every", 2), "prune_start", 0.1),
+                    "prune_end", 0.8)
+    return jax.jit(train)(jax.random.PRNGKey(seed), hp)
+
+
+@pytest.fixture(scope="module")
+def dsp_run():
+    return train_small()
+
+
+def test_pruned_groups_and_their_adam_moments_are_exactly_zero(dsp_run):
+    state, metrics, _ = dsp_run
+    assert int(metrics["actor_alive_neurons"][-1]) < 48  # something was pruned
+    adam = state.opt_state[1]
+    for net in ("actor", "critic"):
+        params, pruner = state.params[net], state.pruners[net]
+        pmask = pruner_param_mask(params, pruner)
+        for tree in (params, adam.mu[net], adam.nu[net]):
+            for leaf, m in zip(jax.tree.leaves(tree), jax.tree.leaves(pmask)):
+                assert np.all(np.asarray(leaf)[np.asarray(m) == 0] == 0.0)
+        # an alive neuron's group is not all zero: only the mask removes neurons
+        for l, mask in enumerate(pruner.neuron_masks):
+            col = np.abs(np.asarray(params[l]["kernel"])).sum(0)
+            assert np.all(col[np.asarray(mask)] > 0)
+
+
+def test_masks_only_shrink_over_training(dsp_run):
+    _, metrics, _ = dsp_run
+    for key in ("actor_alive_layer0", "actor_alive_layer1", "critic_alive_layer0"):
+        alive = np.asarray(metrics[key])
+        assert np.all(np.diff(alive) <= 0)
+        assert alive[0] == (32 if key.endswith("0") else 16)
+
+
+def test_compact_actor_computes_what_the_masked_actor_computes(dsp_run):
+    state, _, _ = dsp_run
+    actor, masks = state.params["actor"], state.pruners["actor"].neuron_masks
+    small = compact(actor, masks)
+    assert [layer["bias"].shape[0] for layer in small[:-1]] == [int(m.sum()) for m in masks]
+    obs = jax.random.normal(jax.random.PRNGKey(1), (64, 4)) * 2.0
+    np.testing.assert_allclose(mlp_apply(small, obs)[0], mlp_apply(actor, obs)[0], atol=1e-6)
+
+
+def test_dense_baseline_never_prunes_and_has_no_penalty():
+    state, metrics, _ = train_small(set_hparam(PPOHParams(), "method", "dense"))
+    assert np.all(np.asarray(metrics["actor_alive_neurons"]) == 48)
+    assert np.all(np.asarray(metrics["penalty"]) == 0.0)
+    assert float(metrics["actor_weights_removed"][-1]) == 0.0
+
+
+def test_unstructured_baseline_removes_weights_not_neurons():
+    hp = set_hparam(set_hparam(PPOHParams(), "method", "gmp"), "gmp_sparsity", 0.8)
+    state, metrics, _ = train_small(hp)
+    assert np.all(np.asarray(metrics["actor_alive_neurons"]) == 48)
+    removed = float(metrics["actor_weights_removed"][-1])
+    assert 0.7 < removed < 0.85  # kernels at 80 % sparsity at the window's end, biases kept
+
+
+def test_learns_cartpole_while_removing_most_neurons():
+    """The default job's recipe on one seed: return >= 475 with >= 90 % of actor neurons gone."""
+    config = PPOConfig(eval_episodes=10)  # the default 500k steps
+    state, metrics, returns = jax.jit(make_train(config))(jax.random.PRNGKey(0), PPOHParams())
+    assert float(np.mean(returns)) >= 475.0
+    assert float(metrics["actor_neurons_removed"][-1]) >= 0.90
+    assert float(metrics["actor_weights_removed"][-1]) >= 0.96
+    # the compact policy plays as well as the masked one (same greedy actions)
+    small = compact(state.params["actor"], state.pruners["actor"].neuron_masks)
+    obs = jax.random.normal(jax.random.PRNGKey(2), (256, 4))
+    np.testing.assert_array_equal(jnp.argmax(mlp_apply(small, obs)[0], -1),
+                                  jnp.argmax(mlp_apply(state.params["actor"], obs)[0], -1))

@@ -1,0 +1,73 @@
+"""Populations: the grid x seeds product, batching of hyperparameters, and isolation of a member
+that diverges."""
+
+import jax
+import numpy as np
+import pytest
+
+from dspjax.agents import PPOConfig, PPOHParams, make_train
+from dspjax.hparams import ConfigError
+from dspjax.pruning import NO_PRUNING
+from dspjax.train import Member, build_population, run_population, stack_hparams
+
+TINY = PPOConfig(num_envs=4, num_steps=16, total_timesteps=4 * 16 * 12, update_epochs=1,
+                 num_minibatches=2, hidden_sizes=(16, 8), eval_episodes=2)
+
+
+def test_grid_product_times_seeds_with_method_presets_first():
+    members = build_population(PPOHParams(), {"c_final": [0.5, 0.9], "method": ["dsp", "dense"]},
+                               seeds=[3, 4, 5])
+    assert len(members) == 2 * 2 * 3
+    assert [m.index for m in members] == list(range(12))
+    assert [m.seed for m in members[:3]] == [3, 4, 5]
+    points = {(m.grid_point["method"], m.grid_point["c_final"]) for m in members}
+    assert points == {("dsp", 0.5), ("dsp", 0.9), ("dense", 0.5), ("dense", 0.9)}
+    for m in members:
+        dense = m.grid_point["method"] == "dense"
+        assert (int(m.hparams.dsp.pruning) == NO_PRUNING) == dense
+        assert float(m.hparams.dsp.c_final) == m.grid_point["c_final"]
+
+
+def test_a_bad_member_is_refused_before_anything_compiles():
+    with pytest.raises(ConfigError, match="prune_start=0.7 must be < prune_end=0.6"):
+        build_population(PPOHParams(), {"prune_start": [0.1, 0.7]}, seeds=[0])
+
+
+def test_shared_leaves_stay_unmapped_and_varying_ones_are_batched():
+    hps = [PPOHParams(), PPOHParams(lr=1e-3)]
+    stacked, axes = stack_hparams(hps)
+    assert axes.lr == 0 and axes.gamma is None and axes.dsp.lam is None
+    np.testing.assert_allclose(stacked.lr, [2.5e-4, 1e-3])
+    assert stacked.dsp.importance.dtype == np.int32 and stacked.dsp.importance.shape == ()
+
+
+def run(members, config=TINY):
+    return run_population(make_train, config, members, progress=False)
+
+
+def test_a_diverging_member_is_flagged_and_does_not_disturb_the_others():
+    good = PPOHParams()
+    other = PPOHParams(lr=5e-4)
+    poisoned = PPOHParams(lr=float("nan"))  # bypasses validation on purpose
+    clean = run([Member(0, 0, {}, good), Member(1, 1, {}, other)])
+    mixed = run([Member(0, 0, {}, good), Member(1, 1, {}, poisoned)])
+    assert not clean.metrics["diverged"].any()
+    assert mixed.metrics["diverged"][1].all() and not mixed.metrics["diverged"][0].any()
+    # member 0 trains exactly as it does beside a healthy neighbour
+    for name in ("episode_return", "loss", "actor_alive_neurons", "critic_alive_neurons"):
+        np.testing.assert_allclose(mixed.metrics[name][0], clean.metrics[name][0], rtol=1e-6)
+    np.testing.assert_allclose(mixed.eval_returns[0], clean.eval_returns[0])
+    # the diverged member keeps its last finite networks
+    for leaf in jax.tree.leaves(mixed.final_state.params):
+        assert np.all(np.isfinite(leaf[1]))
+
+
+def test_population_results_are_numpy_with_a_leading_member_axis():
+    members = build_population(PPOHParams(), {"lam": [0.0, 1e-3]}, seeds=[0])
+    result = run(members)
+    assert result.eval_returns.shape == (2, TINY.eval_episodes)
+    assert result.metrics["episode_return"].shape == (2, TINY.num_iterations)
+    assert isinstance(result.final_state.params["actor"][0]["kernel"], np.ndarray)
+    assert result.final_state.params["actor"][0]["kernel"].shape == (2, 4, 16)
+    # λ = 0 adds no penalty; λ > 0 does once the ramp has started
+    assert np.all(result.metrics["penalty"][0] == 0) and np.any(result.metrics["penalty"][1] > 0)
