@@ -112,8 +112,8 @@ def _train_setup(args):
     members = build_population(base, sweep, seeds)
     out = Path(args.out) if args.out else Path("runs") / (
         _dt.datetime.now().strftime("%Y%m%d-%H%M%S") + f"-{args.env}-{args.algo}")
-    if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"out={str(out)!r}: directory exists and is not empty; "
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"out={str(out)!r}: exists and is not an empty directory; "
                           "choose a new one (nothing is overwritten)")
     swept = {k: v for k, v in sweep.items() if len(v) > 1 or k == "method"}
     return config, base, make, swept, seeds, members, out
@@ -139,8 +139,12 @@ def cmd_report(args) -> int:
     run_dir = Path(args.run_dir)
     if not (run_dir / "summary.json").is_file() or not (run_dir / "metrics.csv").is_file():
         raise ConfigError(f"run_dir={args.run_dir!r}: needs summary.json and metrics.csv")
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"run_dir={args.run_dir!r}: summary.json is not valid JSON ({e})") from None
     paths = draw_plots(run_dir)
-    print(format_table(json.loads((run_dir / "summary.json").read_text())))
+    print(format_table(summary))
     print("\nplots: " + ", ".join(str(p) for p in paths))
     return 0
 

@@ -67,8 +67,22 @@ def test_train_writes_the_run_directory_and_prints_the_table(run_dir, capsys):
 def test_an_existing_run_directory_is_never_overwritten(run_dir, capsys):
     before = (run_dir / "summary.json").read_bytes()
     assert main(["train", *SMALL, "--out", str(run_dir)]) == 2
-    assert "not empty" in capsys.readouterr().err
+    assert "not an empty directory" in capsys.readouterr().err
     assert (run_dir / "summary.json").read_bytes() == before
+
+
+def test_a_file_as_run_directory_or_a_broken_summary_is_refused(run_dir, tmp_path, capsys):
+    a_file = tmp_path / "file"
+    a_file.write_text("keep me")
+    assert main(["train", *SMALL, "--out", str(a_file)]) == 2
+    assert a_file.read_text() == "keep me"
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "metrics.csv").write_text((run_dir / "metrics.csv").read_text())
+    (broken / "summary.json").write_text("{")
+    assert main(["report", str(broken)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("dspjax: error: run_dir=") and "summary.json is not valid JSON" in err[-1]
 
 
 def test_report_redraws_the_plots(run_dir, capsys):

@@ -29,3 +29,13 @@ def test_python_example_runs(index, tmp_path):
 
 def test_there_are_examples():
     assert len(PYTHON_BLOCKS) >= 2
+
+
+def test_every_function_in_the_api_table_is_exported():
+    import dspjax.pruning
+    table = README.split("## The Python API")[1].split("```")[0]
+    names = re.findall(r"`([A-Za-z_]+)`", "\n".join(l for l in table.splitlines() if l.startswith("| §")
+                                                   or l.startswith("| one network")))
+    assert len(names) > 25
+    missing = [n for n in names if not hasattr(dspjax.pruning, n)]
+    assert not missing

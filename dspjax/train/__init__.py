@@ -1,4 +1,5 @@
 """Training populations, run directories and reports (above the agents)."""
 
 from dspjax.train.population import (Member, PopulationResult, build_population, hparam_specs,
-                                     parse_assignment, run_population, set_hparam, stack_hparams)
+                                     member_sharding, parse_assignment, run_population, set_hparam,
+                                     stack_hparams)

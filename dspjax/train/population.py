@@ -4,7 +4,8 @@ A population is the product of a grid of hyperparameter values and a number of s
 run in ``jit(vmap(train))``: hyperparameters that vary are mapped leaves, those shared by every
 member stay unmapped (so a ``lax.switch`` on a shared discrete choice runs only its own branch).
 Members are independent: one that diverges is flagged (``diverged``) and freezes, the others are
-untouched.
+untouched. With several devices the member axis is split over a one-axis ``jax.sharding.Mesh``
+(``"members"``), so each device trains its share of the population in the same program.
 """
 
 from __future__ import annotations
@@ -129,6 +130,16 @@ class PopulationResult:
     run_seconds: float
 
 
+def member_sharding(num_members: int, devices=None):
+    """A ``NamedSharding`` that splits the leading (member) axis over ``devices`` (default: all),
+    or ``None`` on one device or when the member count does not divide evenly."""
+    devices = jax.devices() if devices is None else list(devices)
+    if len(devices) < 2 or num_members % len(devices):
+        return None
+    mesh = jax.sharding.Mesh(np.asarray(devices), ("members",))
+    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("members"))
+
+
 def run_population(make_train, config, members: Sequence[Member],
                    progress: bool = True) -> PopulationResult:
     """Trains every member in one ``jit(vmap(train))`` call and returns NumPy results."""
@@ -146,6 +157,11 @@ def run_population(make_train, config, members: Sequence[Member],
     train = make_train(config, progress_callback=on_iteration if progress else None)
     hp, hp_axes = stack_hparams([m.hparams for m in members])
     keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray([m.seed for m in members], jnp.uint32))
+    sharding = member_sharding(len(members))
+    if sharding is not None:
+        keys = jax.device_put(keys, sharding)
+        hp = jax.tree.map(lambda x, axis: x if axis is None else jax.device_put(x, sharding),
+                          hp, hp_axes)
     program = jax.jit(jax.vmap(train, in_axes=(0, hp_axes)))
     t0 = time.perf_counter()
     compiled = program.lower(keys, hp).compile()

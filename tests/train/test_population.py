@@ -71,3 +71,35 @@ def test_population_results_are_numpy_with_a_leading_member_axis():
     assert result.final_state.params["actor"][0]["kernel"].shape == (2, 4, 16)
     # λ = 0 adds no penalty; λ > 0 does once the ramp has started
     assert np.all(result.metrics["penalty"][0] == 0) and np.any(result.metrics["penalty"][1] > 0)
+
+
+def test_members_are_split_over_devices_when_there_are_several():
+    """Two forced CPU devices: the population runs sharded and gives the one-device results."""
+    import subprocess
+    import sys
+    import textwrap
+    script = textwrap.dedent("""
+        import jax, numpy as np
+        from dspjax.agents import PPOConfig, PPOHParams, make_train
+        from dspjax.train import build_population, member_sharding, run_population
+        assert len(jax.devices()) == 2
+        assert member_sharding(3) is None and member_sharding(4) is not None
+        config = PPOConfig(num_envs=4, num_steps=16, total_timesteps=4 * 16 * 12, update_epochs=1,
+                           num_minibatches=2, hidden_sizes=(16, 8), eval_episodes=2)
+        members = build_population(PPOHParams(), {"lam": [0.0, 1e-3]}, seeds=[0, 1])
+        result = run_population(make_train, config, members, progress=False)
+        np.save("alive.npy", result.metrics["actor_alive_neurons"])
+    """)
+    import os
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+               "JAX_PLATFORMS": "cpu"}
+        proc = subprocess.run([sys.executable, "-c", script], cwd=tmp, env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        sharded = np.load(os.path.join(tmp, "alive.npy"))
+    members = build_population(PPOHParams(), {"lam": [0.0, 1e-3]}, seeds=[0, 1])
+    single = run(members)
+    assert single.metrics["actor_alive_neurons"].shape == sharded.shape
+    np.testing.assert_array_equal(single.metrics["actor_alive_neurons"], sharded)
