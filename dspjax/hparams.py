@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+
+import numpy as np
 from typing import Any, Iterator, Sequence
 
 
@@ -69,13 +71,14 @@ def parse_value(name: str, meta: dict, text: str):
 
 def check_value(name: str, meta: dict, value) -> None:
     """Raises ConfigError unless ``value`` lies in the field's declared range."""
+    whole = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
     if meta["choices"]:
-        if not (isinstance(value, (int,)) and 0 <= value < len(meta["choices"])):
+        if not (whole and 0 <= value < len(meta["choices"])):
             raise ConfigError(f"{name}={value!r}: must be {allowed(meta)}")
         return
     v = float(value)
     lo, hi = meta["low"], meta["high"]
-    bad = not math.isfinite(v)
+    bad = not math.isfinite(v) or (meta["integer"] and not whole)
     if lo is not None:
         bad |= v <= lo if meta["low_open"] else v < lo
     if hi is not None:

@@ -49,3 +49,10 @@ def test_every_default_is_in_its_own_range():
     for name, meta, default in specs(DSPHParams):
         check_value(name, meta, default)
         assert not (isinstance(default, float) and math.isnan(default))
+
+
+@pytest.mark.parametrize("field,value", [("prune_every", 2.5), ("min_alive", 1.5),
+                                         ("threshold_rule", True), ("importance", 1.0)])
+def test_validate_refuses_non_integers_for_integer_fields(field, value):
+    with pytest.raises(ConfigError, match=f"^{field}="):
+        DSPHParams(**{field: value}).validate()
