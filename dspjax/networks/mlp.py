@@ -16,6 +16,28 @@ import jax.numpy as jnp
 ACTIVATIONS = {"tanh": jnp.tanh, "relu": jax.nn.relu}
 
 
+def orthogonal_kernel(key, n_in: int, n_out: int, gain: float = 1.0):
+    """The ``(n_in, n_out)`` kernel of ``jax.nn.initializers.orthogonal(gain)`` for the same key.
+
+    The orthonormal factor of a Gaussian matrix is computed by Gram–Schmidt (applied twice, which
+    makes it as orthogonal as Householder QR) in plain ``jnp`` rather than by LAPACK's QR: under
+    ``vmap`` a population would batch that QR, and jaxlib's CPU runtime can deadlock running
+    batched LAPACK kernels on a small (e.g. 2-core) thread pool.
+    """
+    transpose = n_in < n_out
+    rows, cols = (n_out, n_in) if transpose else (n_in, n_out)
+    a = jax.random.normal(key, (rows, cols), jnp.float32)
+
+    def add_column(q, j_and_column):
+        j, column = j_and_column
+        for _ in range(2):  # "twice is enough": the second pass removes the first's rounding
+            column = column - q @ (q.T @ column)
+        return q.at[:, j].set(column / jnp.linalg.norm(column)), None
+
+    q, _ = jax.lax.scan(add_column, jnp.zeros((rows, cols), jnp.float32), (jnp.arange(cols), a.T))
+    return gain * (q.T if transpose else q)
+
+
 def init_mlp(key, sizes: Sequence[int], hidden_scale: float = 2 ** 0.5, output_scale: float = 1.0):
     """Orthogonal kernels (gain ``hidden_scale``, ``output_scale`` for the last layer), zero biases.
 
@@ -25,7 +47,7 @@ def init_mlp(key, sizes: Sequence[int], hidden_scale: float = 2 ** 0.5, output_s
     layers = []
     for i, (k, n_in, n_out) in enumerate(zip(keys, sizes[:-1], sizes[1:])):
         gain = output_scale if i == len(sizes) - 2 else hidden_scale
-        kernel = jax.nn.initializers.orthogonal(gain)(k, (n_in, n_out), jnp.float32)
+        kernel = orthogonal_kernel(k, n_in, n_out, gain)
         layers.append({"kernel": kernel, "bias": jnp.zeros((n_out,), jnp.float32)})
     return tuple(layers)
 

@@ -62,6 +62,16 @@ def dsp_run():
     return train_small()
 
 
+def test_a_population_program_calls_no_lapack_kernel():
+    """Batched LAPACK kernels (e.g. QR for orthogonal init) can deadlock jaxlib's CPU runtime on a
+    2-thread pool, so the vmapped trainer must not contain any."""
+    from dspjax.train import stack_hparams
+    hp, axes = stack_hparams([PPOHParams(), PPOHParams(lr=1e-3)])
+    keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(2, dtype=jnp.uint32))
+    hlo = jax.jit(jax.vmap(make_train(SMALL), in_axes=(0, axes))).lower(keys, hp).as_text()
+    assert "lapack" not in hlo.lower()
+
+
 def test_pruned_groups_and_their_adam_moments_are_exactly_zero(dsp_run):
     state, metrics, _ = dsp_run
     assert int(metrics["actor_alive_neurons"][-1]) < 48  # something was pruned

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from dspjax.networks import init_mlp, mlp_apply, output_jacobians, zero_probes
+from dspjax.networks.mlp import orthogonal_kernel
 
 
 def numpy_forward(params, x, act):
@@ -77,3 +78,16 @@ def test_output_jacobians_match_finite_differences():
             fd = (mlp_apply(params, x, "tanh", tuple(up))[0]
                   - mlp_apply(params, x, "tanh", tuple(down))[0]) / (2 * eps)
             np.testing.assert_allclose(jacs[l][:, :, j], fd, rtol=2e-2, atol=1e-3)
+
+
+@pytest.mark.parametrize("shape", [(4, 256), (256, 256), (256, 2), (3, 5), (5, 3), (1, 1)])
+def test_orthogonal_kernel_is_jax_orthogonal_initializer_without_lapack(shape):
+    key = jax.random.PRNGKey(11)
+    ours = orthogonal_kernel(key, *shape, gain=2.0)
+    reference = jax.nn.initializers.orthogonal(2.0)(key, shape, jnp.float32)
+    np.testing.assert_allclose(ours, reference, atol=2e-6)
+    small = min(shape)
+    gram = ours.T @ ours if shape[0] >= shape[1] else ours @ ours.T
+    np.testing.assert_allclose(gram, 4.0 * np.eye(small), atol=1e-5)
+    hlo = jax.jit(lambda k: orthogonal_kernel(k, *shape)).lower(key).as_text()
+    assert "lapack" not in hlo.lower() and "custom_call" not in hlo
