@@ -16,7 +16,7 @@ install: $(BIN)/.installed
 train: install          ## the default job: PPO+DSP on gymnax CartPole-v1, 3 seeds
 	$(BIN)/dspjax train $(ARGS)
 
-test: install           ## the whole test suite (about 5 minutes on 2 CPU cores)
+test: install           ## the whole test suite (about 4 minutes on 2 CPU cores, after the install)
 	$(BIN)/python -m pytest $(ARGS)
 
 bench: install          ## benchmarks: population scaling (speed and memory)
