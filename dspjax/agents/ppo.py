@@ -19,12 +19,12 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from dspjax.agents.dsp_step import (all_finite, compression_metrics, dsp_gradient_step,
+                                    keep_unless_diverged, prune_networks)
 from dspjax.envs import evaluate_policy, make_vec_env
 from dspjax.hparams import ConfigError, hparam, validate_fields
-from dspjax.networks import ACTIVATIONS, init_mlp, mlp_apply, output_jacobians, zero_probes
-from dspjax.pruning import (DSPHParams, PrunerState, apply_masks, batch_importance,
-                            compression_stats, init_pruner, is_pruning_iteration, mask_gradients,
-                            observe_importance, proximal_step, prune_step, regularizer_loss)
+from dspjax.networks import ACTIVATIONS, init_mlp, mlp_apply, zero_probes
+from dspjax.pruning import DSPHParams, apply_masks, init_pruner, regularizer_loss
 
 NETWORKS = ("actor", "critic")
 
@@ -200,19 +200,9 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
         probes = {n: zero_probes(params[n], (config.minibatch_size,)) for n in NETWORKS}
         (loss, (aux, hiddens)), (grads, probe_grads) = jax.value_and_grad(
             loss_fn, argnums=(0, 1), has_aux=True)(params, probes, batch, pruners, hp, progress)
-        for n in NETWORKS:
-            scores = batch_importance(
-                hp.dsp.importance, params[n], hiddens[n], probe_grads[n],
-                lambda n=n: output_jacobians(params[n], batch["obs"], act),
-                pruners[n].importance)
-            pruners = {**pruners, n: observe_importance(pruners[n], hp.dsp, scores)}
-        grads = {n: mask_gradients(grads[n], params[n], pruners[n]) for n in NETWORKS}
-        updates, opt_state = make_optimizer(hp).update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        step_size = learning_rate(hp, opt_state[-1].count - 1)  # the step just taken
-        params = {n: proximal_step(params[n], pruners[n], hp.dsp, progress, step_size)
-                  for n in NETWORKS}
-        params, opt_state = apply_masks(params, opt_state, pruners)
+        params, opt_state, pruners = dsp_gradient_step(
+            make_optimizer(hp), lambda o: learning_rate(hp, o[-1].count - 1), params, opt_state,
+            pruners, grads, hiddens, probe_grads, batch["obs"], hp.dsp, progress, act)
         return (params, opt_state, pruners), dict(aux, loss=loss)
 
     def update_epoch(carry, key, batch, hp, progress):
@@ -240,22 +230,16 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
             (new.params, new.opt_state, new.pruners),
             jax.random.split(k_epochs, config.update_epochs))
 
-        def prune(pruners):
-            return {n: prune_step(params[n], pruners[n], hp.dsp, progress) for n in NETWORKS}
-        pruners = jax.lax.cond(is_pruning_iteration(iteration, n_iter, hp.dsp), prune,
-                               lambda p: p, pruners)
+        pruners = prune_networks(params, pruners, hp.dsp, iteration, n_iter)
         params, opt_state = apply_masks(params, opt_state, pruners)
 
         losses = jax.tree.map(jnp.mean, losses)
-        finite = jnp.isfinite(losses["loss"]) & jax.tree.reduce(
-            lambda a, x: a & jnp.all(jnp.isfinite(x)), params, jnp.array(True))
-        diverged = state.diverged | ~finite
+        diverged = state.diverged | ~all_finite(losses["loss"], params)
         updated = new.replace(params=params, opt_state=opt_state, pruners=pruners, key=key,
                               diverged=diverged)
         # A diverged member keeps its last finite networks; the population is never touched.
-        next_state = jax.tree.map(lambda old, upd: jnp.where(diverged, old, upd),
-                                  state.replace(diverged=diverged, env_state=new.env_state,
-                                                obs=new.obs, key=key), updated)
+        next_state = keep_unless_diverged(diverged, state.replace(
+            diverged=diverged, env_state=new.env_state, obs=new.obs, key=key), updated)
         info = traj["info"]
         episodes = jnp.sum(info["episode_done"])
         metrics = dict(
@@ -263,12 +247,7 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
             episodes=episodes,
             episode_return=jnp.sum(info["episode_return"]) / jnp.maximum(episodes, 1),
             diverged=diverged, **losses)
-        for n in NETWORKS:
-            stats = compression_stats(next_state.params[n], next_state.pruners[n].neuron_masks,
-                                      next_state.pruners[n].weight_masks)
-            metrics.update({f"{n}_{k}": v for k, v in stats.items()})
-            for l, m in enumerate(next_state.pruners[n].neuron_masks):
-                metrics[f"{n}_alive_layer{l}"] = jnp.sum(m)
+        metrics.update(compression_metrics(next_state.params, next_state.pruners))
         return next_state, metrics
 
     def evaluate(state: PPOState, key):
