@@ -12,6 +12,7 @@ which kind they step.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import jax
@@ -54,7 +55,7 @@ class GymnaxVecEnv:
     @property
     def observation_size(self) -> int:
         shape = self._env.observation_space(self._params).shape
-        return int(jnp.prod(jnp.array(shape))) if shape else 1
+        return math.prod(shape)  # static Python ints, usable while tracing
 
     @property
     def num_actions(self) -> int:

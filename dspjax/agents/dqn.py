@@ -1,0 +1,253 @@
+"""DQN with DSP (discrete actions), end to end under ``jit``.
+
+``make_train(config)`` returns a pure ``train(key, hparams)``. Each iteration steps every
+environment once with an ε-greedy policy, writes the transitions to a replay buffer kept on the
+device, and every ``train_every`` iterations takes one gradient step on a sampled batch: the TD
+loss (optionally double DQN) plus the DSP penalty, with importance, masking and pruning as in
+``dsp_step`` (METHOD.md §2–§4). The Q-network is the one network pruned; the target network
+shares its mask (§1): it is a masked copy of the online network, refreshed every
+``target_update_every`` iterations and re-masked after every pruning step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from dspjax.agents.dsp_step import (all_finite, compression_metrics, dsp_gradient_step,
+                                    keep_unless_diverged, prune_networks)
+from dspjax.envs import evaluate_policy, make_vec_env
+from dspjax.hparams import ConfigError, hparam, validate_fields
+from dspjax.networks import ACTIVATIONS, init_mlp, mlp_apply, zero_probes
+from dspjax.pruning import (DSPHParams, apply_masks, apply_param_mask, init_pruner,
+                            pruner_param_mask, regularizer_loss)
+
+DOUBLE_DQN_NAMES = ("off", "on")
+
+
+@dataclasses.dataclass(frozen=True)
+class DQNConfig:
+    """Static configuration: everything that fixes shapes or the program's structure."""
+    env_id: str = "CartPole-v1"
+    num_envs: int = 8
+    total_timesteps: int = 200_000
+    buffer_size: int = 10_000
+    batch_size: int = 128
+    learning_starts: int = 1_000
+    train_every: int = 1
+    target_update_every: int = 50
+    hidden_sizes: tuple = (256, 256)
+    activation: str = "relu"
+    eval_episodes: int = 10
+
+    @property
+    def num_iterations(self) -> int:
+        return self.total_timesteps // self.num_envs
+
+    def validate(self) -> None:
+        """Raises ConfigError naming the first bad field; builds nothing."""
+        for name in ("num_envs", "buffer_size", "batch_size", "train_every",
+                     "target_update_every", "eval_episodes"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)}: must be an integer >= 1")
+        if self.learning_starts < 0:
+            raise ConfigError(f"learning_starts={self.learning_starts}: must be >= 0")
+        if self.num_iterations < 1:
+            raise ConfigError(f"total_timesteps={self.total_timesteps}: must be at least "
+                              f"num_envs = {self.num_envs}")
+        if self.buffer_size < self.num_envs:
+            raise ConfigError(f"buffer_size={self.buffer_size}: must hold one step of every "
+                              f"environment (>= num_envs = {self.num_envs})")
+        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
+            raise ConfigError(f"hidden_sizes={self.hidden_sizes}: must be one or more widths >= 1")
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(f"activation={self.activation!r}: must be one of {', '.join(ACTIVATIONS)}")
+        make_vec_env(self.env_id, 1)
+
+
+@struct.dataclass
+class DQNHParams:
+    """Sweepable DQN hyperparameters (array leaves) and the DSP ones of the Q-network."""
+    lr: float = hparam(2.5e-4, low=0.0, low_open=True, help="Adam learning rate")
+    gamma: float = hparam(0.99, low=0.0, high=1.0, help="discount γ")
+    eps_start: float = hparam(1.0, low=0.0, high=1.0, help="ε of the ε-greedy policy at the start")
+    eps_end: float = hparam(0.05, low=0.0, high=1.0, help="final ε")
+    eps_fraction: float = hparam(0.5, low=0.0, high=1.0, low_open=True,
+                                 help="fraction of training over which ε decays linearly")
+    double_dqn: int = hparam(1, choices=DOUBLE_DQN_NAMES, help="double DQN target")
+    max_grad_norm: float = hparam(10.0, low=0.0, low_open=True, help="global gradient-norm clip")
+    dsp: DSPHParams = struct.field(default_factory=DSPHParams)
+
+    def validate(self) -> None:
+        validate_fields(self)
+        self.dsp.validate()
+
+
+@struct.dataclass
+class ReplayBuffer:
+    """A ring buffer of transitions on the device; ``next_obs`` is the observation the action led
+    to (the final one when the episode ended), ``terminated`` excludes truncation."""
+    obs: jnp.ndarray
+    action: jnp.ndarray
+    reward: jnp.ndarray
+    next_obs: jnp.ndarray
+    terminated: jnp.ndarray
+    position: jnp.ndarray
+    size: jnp.ndarray
+
+
+def init_buffer(capacity: int, obs_size: int) -> ReplayBuffer:
+    z = lambda *shape, dtype=jnp.float32: jnp.zeros(shape, dtype)  # noqa: E731
+    return ReplayBuffer(z(capacity, obs_size), z(capacity, dtype=jnp.int32), z(capacity),
+                        z(capacity, obs_size), z(capacity, dtype=bool), jnp.array(0), jnp.array(0))
+
+
+def add_transitions(buffer: ReplayBuffer, obs, action, reward, next_obs, terminated) -> ReplayBuffer:
+    """Writes a batch of transitions at the ring position, overwriting the oldest."""
+    capacity = buffer.obs.shape[0]
+    idx = (buffer.position + jnp.arange(obs.shape[0])) % capacity
+    return buffer.replace(obs=buffer.obs.at[idx].set(obs), action=buffer.action.at[idx].set(action),
+                          reward=buffer.reward.at[idx].set(reward),
+                          next_obs=buffer.next_obs.at[idx].set(next_obs),
+                          terminated=buffer.terminated.at[idx].set(terminated),
+                          position=(buffer.position + obs.shape[0]) % capacity,
+                          size=jnp.minimum(buffer.size + obs.shape[0], capacity))
+
+
+def sample_transitions(buffer: ReplayBuffer, key, batch_size: int) -> dict:
+    """``batch_size`` transitions drawn uniformly (with replacement) from the filled part."""
+    idx = jax.random.randint(key, (batch_size,), 0, jnp.maximum(buffer.size, 1))
+    return dict(obs=buffer.obs[idx], action=buffer.action[idx], reward=buffer.reward[idx],
+                next_obs=buffer.next_obs[idx], terminated=buffer.terminated[idx])
+
+
+def td_targets(reward, terminated, next_q_target, next_q_online, gamma, double_dqn):
+    """``r + γ (1 − terminated) Q_target(s', a*)`` with ``a* = argmax Q_online(s')`` for double
+    DQN and ``argmax Q_target(s')`` otherwise."""
+    greedy = jnp.where(double_dqn == 1, jnp.argmax(next_q_online, -1), jnp.argmax(next_q_target, -1))
+    next_value = jnp.take_along_axis(next_q_target, greedy[:, None], -1)[:, 0]
+    return reward + gamma * (1.0 - terminated.astype(jnp.float32)) * next_value
+
+
+def epsilon(hp: DQNHParams, progress):
+    """Linear decay from ``eps_start`` to ``eps_end`` over the first ``eps_fraction`` of training."""
+    frac = jnp.clip(progress / hp.eps_fraction, 0.0, 1.0)
+    return hp.eps_start + frac * (hp.eps_end - hp.eps_start)
+
+
+@struct.dataclass
+class DQNState:
+    params: dict             # {"q": mlp params}
+    target_params: dict      # masked copy of params
+    opt_state: optax.OptState
+    pruners: dict            # {"q": PrunerState}
+    buffer: ReplayBuffer
+    env_state: object
+    obs: jnp.ndarray
+    key: jnp.ndarray
+    diverged: jnp.ndarray
+
+
+def make_train(config: DQNConfig, progress_callback=None):
+    """Returns ``train(key, hparams) -> (final DQNState, per-iteration metrics, eval returns)``."""
+    config.validate()
+    env = make_vec_env(config.env_id, config.num_envs)
+    sizes = (env.observation_size, *config.hidden_sizes, env.num_actions)
+    act = config.activation
+    n_iter = config.num_iterations
+    start_iteration = config.learning_starts // config.num_envs
+
+    def q_values(params, obs):
+        return mlp_apply(params["q"], obs, act)[0]
+
+    def make_optimizer(hp):
+        return optax.chain(optax.clip_by_global_norm(hp.max_grad_norm), optax.adam(hp.lr))
+
+    def init(key, hp: DQNHParams) -> DQNState:
+        k_net, k_pruner, k_env, key = jax.random.split(key, 4)
+        params = {"q": init_mlp(k_net, sizes)}
+        obs, env_state = env.reset(k_env)
+        return DQNState(params, params, make_optimizer(hp).init(params),
+                        {"q": init_pruner(k_pruner, params["q"], hp.dsp)},
+                        init_buffer(config.buffer_size, env.observation_size), env_state, obs,
+                        key, jnp.array(False))
+
+    def loss_fn(params, probes, batch, target_params, pruners, hp, progress):
+        q, hiddens = mlp_apply(params["q"], batch["obs"], act, probes["q"])
+        q_taken = jnp.take_along_axis(q, batch["action"][:, None], -1)[:, 0]
+        targets = jax.lax.stop_gradient(td_targets(
+            batch["reward"], batch["terminated"], q_values(target_params, batch["next_obs"]),
+            q_values(params, batch["next_obs"]), hp.gamma, hp.double_dqn))
+        td_loss = 0.5 * jnp.mean((q_taken - targets) ** 2)
+        penalty = regularizer_loss(params["q"], pruners["q"], hp.dsp, progress)
+        return td_loss + penalty, (dict(td_loss=td_loss, penalty=penalty,
+                                        q_mean=jnp.mean(q_taken)), {"q": hiddens})
+
+    def gradient_step(state: DQNState, key, hp, progress):
+        batch = sample_transitions(state.buffer, key, config.batch_size)
+        probes = {"q": zero_probes(state.params["q"], (config.batch_size,))}
+        (loss, (aux, hiddens)), (grads, probe_grads) = jax.value_and_grad(
+            loss_fn, argnums=(0, 1), has_aux=True)(state.params, probes, batch,
+                                                   state.target_params, state.pruners, hp, progress)
+        params, opt_state, pruners = dsp_gradient_step(
+            make_optimizer(hp), lambda o: hp.lr, state.params, state.opt_state, state.pruners,
+            grads, hiddens, probe_grads, batch["obs"], hp.dsp, progress, act)
+        return state.replace(params=params, opt_state=opt_state, pruners=pruners), dict(aux, loss=loss)
+
+    def iteration_step(state: DQNState, iteration, hp: DQNHParams):
+        if progress_callback is not None:
+            jax.debug.callback(progress_callback, iteration)
+        progress = iteration / n_iter
+        key, k_explore, k_action, k_env, k_batch = jax.random.split(state.key, 5)
+        greedy = jnp.argmax(q_values(state.params, state.obs), -1)
+        random_action = jax.random.randint(k_action, greedy.shape, 0, env.num_actions)
+        explore = jax.random.uniform(k_explore, greedy.shape) < epsilon(hp, progress)
+        action = jnp.where(explore, random_action, greedy)
+        next_obs, env_state, reward, terminated, truncated, info = env.step(k_env, state.env_state,
+                                                                            action)
+        buffer = add_transitions(state.buffer, state.obs, action, reward,
+                                 info["final_observation"], terminated)
+        new = state.replace(buffer=buffer, env_state=env_state, obs=next_obs, key=key)
+
+        learn = (iteration >= start_iteration) & (iteration % config.train_every == 0)
+        zero_losses = dict(td_loss=0.0, penalty=0.0, q_mean=0.0, loss=0.0)
+        new, losses = jax.lax.cond(learn, lambda s: gradient_step(s, k_batch, hp, progress),
+                                   lambda s: (s, jax.tree.map(jnp.asarray, zero_losses)), new)
+        pruners = prune_networks(new.params, new.pruners, hp.dsp, iteration, n_iter)
+        params, opt_state = apply_masks(new.params, new.opt_state, pruners)
+        refresh = iteration % config.target_update_every == 0
+        target = jax.tree.map(lambda t, p: jnp.where(refresh, p, t), new.target_params, params)
+        target = {"q": apply_param_mask(target["q"], pruner_param_mask(params["q"], pruners["q"]))}
+
+        diverged = state.diverged | ~all_finite(losses["loss"], params)
+        updated = new.replace(params=params, target_params=target, opt_state=opt_state,
+                              pruners=pruners, diverged=diverged)
+        next_state = keep_unless_diverged(diverged, state.replace(
+            diverged=diverged, buffer=buffer, env_state=env_state, obs=next_obs, key=key), updated)
+        episodes = jnp.sum(info["episode_done"])
+        metrics = dict(timesteps=(iteration + 1) * config.num_envs, episodes=episodes,
+                       episode_return=jnp.sum(info["episode_return"]) / jnp.maximum(episodes, 1),
+                       epsilon=epsilon(hp, progress), diverged=diverged, **losses)
+        metrics.update(compression_metrics(next_state.params, next_state.pruners))
+        return next_state, metrics
+
+    def evaluate(state: DQNState, key):
+        """Greedy returns of the masked Q-network over ``config.eval_episodes`` episodes."""
+        return evaluate_policy(lambda n: make_vec_env(config.env_id, n),
+                               lambda obs: jnp.argmax(q_values(state.params, obs), -1),
+                               key, config.eval_episodes)
+
+    def train(key, hp: DQNHParams):
+        k_init, k_eval = jax.random.split(key)
+        state = init(k_init, hp)
+        state, metrics = jax.lax.scan(lambda s, i: iteration_step(s, i, hp), state,
+                                      jnp.arange(n_iter))
+        return state, metrics, evaluate(state, k_eval)
+
+    train.evaluate = evaluate
+    train.init = init
+    return train

@@ -1,0 +1,72 @@
+"""DQN with DSP: TD targets, the replay buffer and ε against NumPy, and the masking invariants
+after real training steps (the target network shares the online network's mask)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dspjax.agents.dqn import (DQNConfig, DQNHParams, add_transitions, epsilon, init_buffer,
+                               make_train, sample_transitions, td_targets)
+from dspjax.hparams import ConfigError
+from dspjax.pruning import pruner_param_mask
+from dspjax.train.population import set_hparam
+
+
+@pytest.mark.parametrize("double", [0, 1])
+def test_td_targets_match_numpy(double):
+    rng = np.random.default_rng(0)
+    reward = rng.normal(size=16).astype(np.float32)
+    terminated = rng.random(16) < 0.3
+    next_target = rng.normal(size=(16, 3)).astype(np.float32)
+    next_online = rng.normal(size=(16, 3)).astype(np.float32)
+    ours = td_targets(reward, terminated, next_target, next_online, 0.9, double)
+    for i in range(16):
+        a = np.argmax(next_online[i]) if double else np.argmax(next_target[i])
+        expected = reward[i] + (0.0 if terminated[i] else 0.9 * next_target[i, a])
+        np.testing.assert_allclose(ours[i], expected, rtol=1e-6)
+
+
+def test_replay_buffer_is_a_ring_that_keeps_the_newest():
+    buffer = init_buffer(5, 2)
+    reference = []
+    for step in range(4):
+        obs = np.full((2, 2), step, np.float32) + np.arange(2)[:, None] / 10
+        buffer = add_transitions(buffer, obs, np.array([step, step]), np.array([1.0, 2.0]),
+                                 obs + 1, np.array([False, True]))
+        reference.extend(obs[:, 0])
+    kept = reference[-5:]  # 8 written, capacity 5
+    assert int(buffer.size) == 5 and int(buffer.position) == 8 % 5
+    assert sorted(np.asarray(buffer.obs[:, 0]).tolist()) == pytest.approx(sorted(kept))
+    batch = sample_transitions(buffer, jax.random.PRNGKey(0), 64)
+    assert set(np.asarray(batch["obs"][:, 0]).tolist()) <= set(np.float32(kept).tolist())
+    np.testing.assert_allclose(batch["next_obs"], batch["obs"] + 1)
+
+
+def test_epsilon_decays_linearly_then_stays():
+    hp = DQNHParams(eps_start=1.0, eps_end=0.1, eps_fraction=0.5)
+    np.testing.assert_allclose([epsilon(hp, p) for p in (0.0, 0.25, 0.5, 0.9)],
+                               [1.0, 0.55, 0.1, 0.1], rtol=1e-6)
+
+
+def test_bad_config_is_refused_naming_the_field():
+    with pytest.raises(ConfigError, match="buffer_size=4"):
+        DQNConfig(num_envs=8, buffer_size=4).validate()
+    with pytest.raises(ConfigError, match="env='Nope-v0'"):
+        DQNConfig(env_id="Nope-v0").validate()
+
+
+def test_training_keeps_pruned_groups_zero_in_online_and_target_networks():
+    config = DQNConfig(num_envs=4, total_timesteps=4 * 300, buffer_size=500, batch_size=32,
+                       learning_starts=100, target_update_every=20, hidden_sizes=(32, 16),
+                       eval_episodes=2)
+    hp = set_hparam(set_hparam(DQNHParams(), "prune_every", 2), "c_final", 1.0)
+    state, metrics, _ = jax.jit(make_train(config))(jax.random.PRNGKey(0), hp)
+    assert int(metrics["q_alive_neurons"][-1]) < 48
+    assert np.all(np.diff(np.asarray(metrics["q_alive_neurons"])) <= 0)
+    assert float(metrics["loss"][-1]) != 0.0  # learning happened
+    pmask = pruner_param_mask(state.params["q"], state.pruners["q"])
+    adam = state.opt_state[1][0]
+    for tree in (state.params["q"], state.target_params["q"], adam.mu["q"], adam.nu["q"]):
+        for leaf, m in zip(jax.tree.leaves(tree), jax.tree.leaves(pmask)):
+            assert np.all(np.asarray(leaf)[np.asarray(m) == 0] == 0.0)
