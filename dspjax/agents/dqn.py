@@ -20,7 +20,8 @@ from flax import struct
 
 from dspjax.agents.dsp_step import (all_finite, compression_metrics, dsp_gradient_step,
                                     keep_unless_diverged, prune_networks)
-from dspjax.envs import evaluate_policy, make_vec_env
+from dspjax.agents.loop import episode_metrics, make_greedy_evaluate, make_scan_train
+from dspjax.envs import make_vec_env
 from dspjax.hparams import ConfigError, hparam, validate_fields
 from dspjax.networks import ACTIVATIONS, init_mlp, mlp_apply, zero_probes
 from dspjax.pruning import (DSPHParams, apply_masks, apply_param_mask, init_pruner,
@@ -228,26 +229,10 @@ def make_train(config: DQNConfig, progress_callback=None):
                               pruners=pruners, diverged=diverged)
         next_state = keep_unless_diverged(diverged, state.replace(
             diverged=diverged, buffer=buffer, env_state=env_state, obs=next_obs, key=key), updated)
-        episodes = jnp.sum(info["episode_done"])
-        metrics = dict(timesteps=(iteration + 1) * config.num_envs, episodes=episodes,
-                       episode_return=jnp.sum(info["episode_return"]) / jnp.maximum(episodes, 1),
+        metrics = dict(timesteps=(iteration + 1) * config.num_envs, **episode_metrics(info),
                        epsilon=epsilon(hp, progress), diverged=diverged, **losses)
         metrics.update(compression_metrics(next_state.params, next_state.pruners))
         return next_state, metrics
 
-    def evaluate(state: DQNState, key):
-        """Greedy returns of the masked Q-network over ``config.eval_episodes`` episodes."""
-        return evaluate_policy(lambda n: make_vec_env(config.env_id, n),
-                               lambda obs: jnp.argmax(q_values(state.params, obs), -1),
-                               key, config.eval_episodes)
-
-    def train(key, hp: DQNHParams):
-        k_init, k_eval = jax.random.split(key)
-        state = init(k_init, hp)
-        state, metrics = jax.lax.scan(lambda s, i: iteration_step(s, i, hp), state,
-                                      jnp.arange(n_iter))
-        return state, metrics, evaluate(state, k_eval)
-
-    train.evaluate = evaluate
-    train.init = init
-    return train
+    return make_scan_train(init, iteration_step, make_greedy_evaluate(config, q_values),
+                           n_iter)

@@ -21,7 +21,8 @@ from flax import struct
 
 from dspjax.agents.dsp_step import (all_finite, compression_metrics, dsp_gradient_step,
                                     keep_unless_diverged, prune_networks)
-from dspjax.envs import evaluate_policy, make_vec_env
+from dspjax.agents.loop import episode_metrics, make_greedy_evaluate, make_scan_train
+from dspjax.envs import make_vec_env
 from dspjax.hparams import ConfigError, hparam, validate_fields
 from dspjax.networks import ACTIVATIONS, init_mlp, mlp_apply, zero_probes
 from dspjax.pruning import DSPHParams, apply_masks, init_pruner, regularizer_loss
@@ -240,32 +241,13 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
         # A diverged member keeps its last finite networks; the population is never touched.
         next_state = keep_unless_diverged(diverged, state.replace(
             diverged=diverged, env_state=new.env_state, obs=new.obs, key=key), updated)
-        info = traj["info"]
-        episodes = jnp.sum(info["episode_done"])
-        metrics = dict(
-            timesteps=(iteration + 1) * config.num_envs * config.num_steps,
-            episodes=episodes,
-            episode_return=jnp.sum(info["episode_return"]) / jnp.maximum(episodes, 1),
-            diverged=diverged, **losses)
+        metrics = dict(timesteps=(iteration + 1) * config.num_envs * config.num_steps,
+                       **episode_metrics(traj["info"]), diverged=diverged, **losses)
         metrics.update(compression_metrics(next_state.params, next_state.pruners))
         return next_state, metrics
 
-    def evaluate(state: PPOState, key):
-        """Greedy-action returns of the masked policy over ``config.eval_episodes`` episodes."""
-        return evaluate_policy(lambda n: make_vec_env(config.env_id, n),
-                               lambda obs: jnp.argmax(policy_logits(state.params, obs), -1),
-                               key, config.eval_episodes)
-
-    def train(key, hp: PPOHParams):
-        k_init, k_eval = jax.random.split(key)
-        state = init(k_init, hp)
-        state, metrics = jax.lax.scan(lambda s, i: iteration_step(s, i, hp), state,
-                                      jnp.arange(n_iter))
-        return state, metrics, evaluate(state, k_eval)
-
-    train.evaluate = evaluate
-    train.init = init
-    return train
+    return make_scan_train(init, iteration_step, make_greedy_evaluate(config, policy_logits),
+                           n_iter)
 
 
 def greedy_policy(activation: str = "tanh"):

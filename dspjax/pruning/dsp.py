@@ -10,7 +10,6 @@ and every ``prune_every`` iterations inside the pruning window: ``prune_step``.
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 from flax import struct
 

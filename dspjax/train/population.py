@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dspjax.hparams import ConfigError, choice_name, parse_value, specs
+from dspjax.hparams import ConfigError, parse_value, specs
 from dspjax.pruning import METHOD_PRESETS, DSPHParams
 
 
