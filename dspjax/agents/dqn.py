@@ -21,7 +21,7 @@ from flax import struct
 from dspjax.agents.dsp_step import (all_finite, compression_metrics, dsp_gradient_step,
                                     keep_unless_diverged, prune_networks)
 from dspjax.agents.loop import episode_metrics, make_greedy_evaluate, make_scan_train
-from dspjax.envs import make_vec_env
+from dspjax.envs import config_vec_env
 from dspjax.hparams import ConfigError, hparam, validate_fields
 from dspjax.networks import ACTIVATIONS, init_mlp, mlp_apply, zero_probes
 from dspjax.pruning import (DSPHParams, apply_masks, apply_param_mask, init_pruner,
@@ -34,6 +34,8 @@ DOUBLE_DQN_NAMES = ("off", "on")
 class DQNConfig:
     """Static configuration: everything that fixes shapes or the program's structure."""
     env_id: str = "CartPole-v1"
+    env_config: str = ""          # JSON object passed to a gymnasium env's ``config`` (highway-env)
+    env_workers: int | None = None  # host-env worker processes: None = one per core, 0 = in-process
     num_envs: int = 8
     total_timesteps: int = 200_000
     buffer_size: int = 10_000
@@ -67,7 +69,7 @@ class DQNConfig:
             raise ConfigError(f"hidden_sizes={self.hidden_sizes}: must be one or more widths >= 1")
         if self.activation not in ACTIVATIONS:
             raise ConfigError(f"activation={self.activation!r}: must be one of {', '.join(ACTIVATIONS)}")
-        make_vec_env(self.env_id, 1)
+        config_vec_env(self, 1)
 
 
 @struct.dataclass
@@ -156,7 +158,7 @@ class DQNState:
 def make_train(config: DQNConfig, progress_callback=None):
     """Returns ``train(key, hparams) -> (final DQNState, per-iteration metrics, eval returns)``."""
     config.validate()
-    env = make_vec_env(config.env_id, config.num_envs)
+    env = config_vec_env(config, config.num_envs)
     sizes = (env.observation_size, *config.hidden_sizes, env.num_actions)
     act = config.activation
     n_iter = config.num_iterations

@@ -6,7 +6,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from dspjax.envs import evaluate_policy, make_vec_env
+from dspjax.envs import config_vec_env, evaluate_policy
 
 
 def episode_metrics(info) -> dict:
@@ -20,7 +20,7 @@ def make_greedy_evaluate(config, action_values):
     """``evaluate(state, key)``: returns of ``argmax action_values(state.params, obs)`` over
     ``config.eval_episodes`` episodes of ``config.env_id``."""
     def evaluate(state, key):
-        return evaluate_policy(lambda n: make_vec_env(config.env_id, n),
+        return evaluate_policy(lambda n: config_vec_env(config, n),
                                lambda obs: jnp.argmax(action_values(state.params, obs), -1),
                                key, config.eval_episodes)
     return evaluate

@@ -1,14 +1,43 @@
-"""Environments behind one batched interface: gymnax (pure JAX) today, host-bridged gymnasium
-environments next. ``make_vec_env(env_id, num_envs)`` picks the right one or refuses the id."""
+"""Environments behind one batched interface: gymnax (pure JAX) and any gymnasium environment
+(highway-env's, LunarLander-v3, ...) bridged into the jitted loop by a host callback.
+
+``make_vec_env(env_id, num_envs)`` picks the right one or refuses the id: gymnax ids stay in JAX;
+any other registered gymnasium id, or ``gymnasium:<id>`` to force gymnasium's own version of a
+gymnax id, goes through the bridge (``host_env.HostVecEnv``).
+"""
 
 from dspjax.envs.evaluate import evaluate_policy
 from dspjax.envs.gymnax_env import GymnaxVecEnv, VecEnvState, gymnax_env_ids
+from dspjax.envs.host_env import (GYMNASIUM_PREFIX, HostEnvError, HostVecEnv, close_host_envs,
+                                  parse_env_config)
+from dspjax.hparams import ConfigError
 
 
-def make_vec_env(env_id: str, num_envs: int):
-    """A batched environment for ``env_id``; raises ConfigError naming the known ids."""
-    return GymnaxVecEnv(env_id, num_envs)
+def make_vec_env(env_id: str, num_envs: int, env_config: str = "", num_workers: int | None = None):
+    """A batched environment for ``env_id``; raises ConfigError naming the known ids.
+
+    ``env_config`` (JSON object text) and ``num_workers`` apply to bridged gymnasium environments
+    only: the config is passed to ``gymnasium.make(env_id, config=...)`` (highway-env), and
+    ``num_workers`` worker processes step the environments (None: one per CPU core; 0: in-process).
+    """
+    if env_id in gymnax_env_ids():
+        if env_config.strip():
+            raise ConfigError(f"env_config: {env_id} is a gymnax environment, which takes no "
+                              f"config; use gymnasium:{env_id} for gymnasium's version")
+        return GymnaxVecEnv(env_id, num_envs)
+    return HostVecEnv(env_id.removeprefix(GYMNASIUM_PREFIX), num_envs, env_config, num_workers)
+
+
+def config_vec_env(config, num_envs: int):
+    """``make_vec_env`` for an agent config's ``env_id``, ``env_config`` and ``env_workers``."""
+    return make_vec_env(config.env_id, num_envs, config.env_config, config.env_workers)
 
 
 def known_env_ids() -> tuple[str, ...]:
+    """The gymnax ids; every registered gymnasium id is accepted too (through the bridge)."""
     return gymnax_env_ids()
+
+
+__all__ = ["ConfigError", "GymnaxVecEnv", "HostEnvError", "HostVecEnv", "VecEnvState",
+           "close_host_envs", "config_vec_env", "evaluate_policy", "gymnax_env_ids",
+           "known_env_ids", "make_vec_env", "parse_env_config"]

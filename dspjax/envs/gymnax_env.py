@@ -1,32 +1,16 @@
-"""Pure-JAX environments from gymnax behind dspjax's batched environment interface.
-
-A batched env steps ``num_envs`` copies of one environment. ``reset(key) -> (obs, state)`` and
-``step(key, state, actions) -> (obs, state, reward, terminated, truncated, info)`` work on the whole
-batch with gymnasium's semantics: finished episodes auto-reset (the returned ``obs`` is then the
-first of the next episode, the last one is ``info["final_observation"]``, needed to bootstrap a
-truncated episode), and ``info`` reports the return and length of every episode that just ended. Observations are flattened
-float32. Host-bridged gymnasium environments implement the same interface, so agents never know
-which kind they step.
-"""
+"""Pure-JAX environments from gymnax behind dspjax's batched environment interface
+(``vec_env``): ``vmap`` over gymnax's own reset and step, which already auto-reset."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
 
 import jax
 import jax.numpy as jnp
-from flax import struct
 
+from dspjax.envs.vec_env import VecEnvState, initial_state, record_step
 from dspjax.hparams import ConfigError
-
-
-@struct.dataclass
-class VecEnvState:
-    env_state: Any
-    episode_return: jnp.ndarray
-    episode_length: jnp.ndarray
 
 
 def gymnax_env_ids() -> tuple[str, ...]:
@@ -71,23 +55,11 @@ class GymnaxVecEnv:
     def reset(self, key):
         keys = jax.random.split(key, self.num_envs)
         obs, env_state = jax.vmap(self._env.reset, in_axes=(0, None))(keys, self._params)
-        zeros = jnp.zeros((self.num_envs,), jnp.float32)
-        return self._flat(obs), VecEnvState(env_state, zeros, zeros.astype(jnp.int32))
+        return self._flat(obs), initial_state(env_state, self.num_envs)
 
     def step(self, key, state: VecEnvState, actions):
         keys = jax.random.split(key, self.num_envs)
         obs, env_state, reward, terminated, truncated, env_info = jax.vmap(
             self._env.step, in_axes=(0, 0, 0, None))(keys, state.env_state, actions, self._params)
-        reward = reward.astype(jnp.float32)
-        terminated = terminated.astype(bool)
-        truncated = truncated.astype(bool) & ~terminated
-        done = terminated | truncated
-        ep_return = state.episode_return + reward
-        ep_length = state.episode_length + 1
-        info = {"episode_return": jnp.where(done, ep_return, 0.0),
-                "episode_length": jnp.where(done, ep_length, 0),
-                "episode_done": done,
-                "final_observation": self._flat(env_info["final_observation"])}
-        new_state = VecEnvState(env_state, jnp.where(done, 0.0, ep_return),
-                                jnp.where(done, 0, ep_length))
-        return self._flat(obs), new_state, reward, terminated, truncated, info
+        return record_step(state, env_state, self._flat(obs), reward, terminated, truncated,
+                           self._flat(env_info["final_observation"]))

@@ -1,0 +1,216 @@
+"""Any gymnasium environment (highway-env's among them) inside the jitted loop: the bridge.
+
+``HostVecEnv`` implements the batched interface of ``vec_env`` with ``jax.pure_callback``: ``reset``
+and ``step`` each make one host call that steps the whole batch, and under ``vmap`` (a population)
+``vmap_method="broadcast_all"`` turns the members' calls into that same one call, so every
+environment of every member is stepped together by a ``HostEnvPool`` of worker processes. The
+pool is made at the first reset (its size is only known then: members x ``num_envs``) and lives
+until ``close_host_envs()`` or the end of the process.
+
+Reproducibility: ``reset(key)`` draws one integer seed per environment from ``key`` and seeds each
+environment with it; later episodes come from each environment's own seeded generator, so a run
+depends on its keys alone, not on the number of workers. ``step`` ignores its key.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import functools
+import json
+import os
+import weakref
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dspjax.envs.host_pool import HostEnvError, HostEnvPool, make_gymnasium_env
+from dspjax.envs.vec_env import VecEnvState, initial_state, record_step
+from dspjax.hparams import ConfigError
+
+GYMNASIUM_PREFIX = "gymnasium:"
+HIGHWAY_IDS = ("highway-v0", "highway-fast-v0", "merge-v1", "roundabout-v1", "intersection-v1")
+# Step limit for gymnasium ids that set none (episodes of merge-v1 end by reaching the merge).
+DEFAULT_MAX_EPISODE_STEPS = 1000
+# Defaults under the user's env_config: dspjax's agents need discrete actions, and intersection-v1
+# defaults to continuous ones, so it gets intersection-v0's discrete action space.
+DEFAULT_ENV_CONFIGS = {
+    "intersection-v1": {"action": {"type": "DiscreteMetaAction", "longitudinal": True,
+                                   "lateral": False, "target_speeds": [0, 4.5, 9]}},
+}
+
+
+def parse_env_config(text: str) -> dict:
+    """A JSON object, given inline or as the path of a ``.json`` file; ConfigError otherwise."""
+    text = (text or "").strip()
+    if not text:
+        return {}
+    if not text.startswith("{"):
+        path = Path(text)
+        if not path.is_file():
+            raise ConfigError(f"env_config={text!r}: neither a JSON object nor a JSON file")
+        text = path.read_text()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"env_config: not valid JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"env_config: must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _merged_config(env_id: str, env_config: str) -> dict:
+    merged = json.loads(json.dumps(DEFAULT_ENV_CONFIGS.get(env_id, {})))
+    merged.update(parse_env_config(env_config))
+    return merged
+
+
+@functools.lru_cache(maxsize=None)
+def _probe(env_id: str, env_config: str) -> tuple[int, int, int]:
+    """``(observation size, number of actions, episode step limit)`` of one probe environment."""
+    import gymnasium as gym
+    try:
+        env = make_gymnasium_env(env_id, _merged_config(env_id, env_config))
+    except ConfigError:
+        raise
+    except gym.error.Error as e:
+        raise ConfigError(f"env={env_id!r}: unknown environment ({e}); use a gymnax id, a "
+                          "registered gymnasium id (e.g. LunarLander-v3, " + ", ".join(HIGHWAY_IDS)
+                          + ") or gymnasium:<id>") from None
+    except Exception as e:  # noqa: BLE001 - e.g. a config key the environment rejects
+        raise ConfigError(f"env={env_id!r} with env_config {env_config or '{}'}: cannot be made "
+                          f"({type(e).__name__}: {e})") from None
+    try:
+        if not isinstance(env.action_space, gym.spaces.Discrete):
+            raise ConfigError(f"env={env_id!r}: action space {env.action_space} is not discrete; "
+                              "dspjax's agents need Discrete actions (highway-env: env_config "
+                              "'{\"action\": {\"type\": \"DiscreteMetaAction\"}}')")
+        obs_size = int(np.prod(env.observation_space.shape))
+        limit = env.spec.max_episode_steps if env.spec is not None else None
+        if limit is None:
+            config = getattr(env.unwrapped, "config", {})
+            limit = (int(np.ceil(config["duration"] * config["policy_frequency"]))
+                     if config.get("duration") and config.get("policy_frequency")
+                     else DEFAULT_MAX_EPISODE_STEPS)
+        return obs_size, int(env.action_space.n), int(limit)
+    finally:
+        env.close()
+
+
+class _PoolSlot:
+    """The pool behind one ``HostVecEnv`` (made at the first reset, sized to the whole batch)."""
+
+    def __init__(self):
+        self.pool: HostEnvPool | None = None
+
+
+_SLOTS: "weakref.WeakSet[_PoolSlot]" = weakref.WeakSet()
+_ERRORS: list[HostEnvError] = []
+
+
+def close_host_envs() -> None:
+    """Closes every bridged environment pool of this process (their workers end)."""
+    for slot in list(_SLOTS):
+        if slot.pool is not None:
+            slot.pool.close()
+            slot.pool = None
+
+
+def take_host_error() -> HostEnvError | None:
+    """The error a bridged environment raised inside a compiled program, if any (then cleared).
+    JAX wraps exceptions raised in callbacks; callers re-raise this one, which names the env."""
+    error = _ERRORS[-1] if _ERRORS else None
+    _ERRORS.clear()
+    return error
+
+
+atexit.register(close_host_envs)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class HostVecEnv:
+    """``num_envs`` copies of gymnasium env ``env_id`` stepped on the host (static: not a pytree).
+
+    ``env_config``: JSON object text or a ``.json`` path, passed as ``gymnasium.make(...,
+    config=...)``; ``num_workers``: worker processes (None: one per CPU core, at most one per
+    environment; 0: stepped in this process).
+    """
+    env_id: str
+    num_envs: int
+    env_config: str = ""
+    num_workers: int | None = None
+
+    def __post_init__(self):
+        if self.num_workers is not None and self.num_workers < 0:
+            raise ConfigError(f"env_workers={self.num_workers}: must be >= 0 (0 = in-process)")
+        obs_size, num_actions, limit = _probe(self.env_id, self.env_config)
+        object.__setattr__(self, "observation_size", obs_size)
+        object.__setattr__(self, "num_actions", num_actions)
+        object.__setattr__(self, "max_episode_steps", limit)
+        slot = _PoolSlot()
+        _SLOTS.add(slot)
+        object.__setattr__(self, "_slot", slot)
+
+    # host side ---------------------------------------------------------------------------------
+    def _pool(self, total: int) -> HostEnvPool:
+        slot = self._slot
+        if slot.pool is None or slot.pool.closed or slot.pool.num_envs != total:
+            if slot.pool is not None:
+                slot.pool.close()
+            workers = self.num_workers if self.num_workers is not None else (os.cpu_count() or 1)
+            slot.pool = HostEnvPool(self.env_id, total, _merged_config(self.env_id, self.env_config),
+                                    min(workers, total), self.max_episode_steps)
+        return slot.pool
+
+    def _host(self, fn, *args):
+        try:
+            return fn(*args)
+        except HostEnvError as e:
+            _ERRORS.append(e)
+            raise
+
+    def _host_reset(self, seeds):
+        seeds = np.asarray(seeds)
+        obs = self._host(lambda: self._pool(seeds.size).reset(seeds.reshape(-1)))
+        return obs.reshape(*seeds.shape, self.observation_size), np.zeros(seeds.shape[:-1], np.int32)
+
+    def _host_step(self, counter, actions):
+        actions = np.asarray(actions)
+        pool = self._slot.pool
+        if pool is None or pool.num_envs != actions.size:
+            raise HostEnvError(f"environment {self.env_id!r}: stepped before reset")
+        obs, reward, terminated, truncated, final_obs = self._host(pool.step, actions.reshape(-1))
+        shape = actions.shape
+        return (np.asarray(counter, np.int32) + 1, obs.reshape(*shape, -1), reward.reshape(shape),
+                terminated.reshape(shape), truncated.reshape(shape), final_obs.reshape(*shape, -1))
+
+    # device side -------------------------------------------------------------------------------
+    def reset_seeds(self, key):
+        """The integer seed of each environment that ``reset(key)`` uses."""
+        return jax.random.randint(key, (self.num_envs,), 0, np.iinfo(np.int32).max, jnp.int32)
+
+    def reset(self, key):
+        seeds = self.reset_seeds(key)
+        # The step counter comes out of the host call and goes into the next one: every call
+        # then depends on the one before, so none is reordered, hoisted or dropped by the
+        # compiler, even where a policy ignores the observations.
+        obs, counter = jax.pure_callback(
+            self._host_reset,
+            (jax.ShapeDtypeStruct((self.num_envs, self.observation_size), jnp.float32),
+             jax.ShapeDtypeStruct((), jnp.int32)),
+            seeds, vmap_method="broadcast_all")
+        return obs, initial_state(counter, self.num_envs)
+
+    def step(self, key, state: VecEnvState, actions):
+        del key  # the host environments draw from their own seeded generators
+        n, d = self.num_envs, self.observation_size
+        shapes = (jax.ShapeDtypeStruct((), jnp.int32),
+                  jax.ShapeDtypeStruct((n, d), jnp.float32), jax.ShapeDtypeStruct((n,), jnp.float32),
+                  jax.ShapeDtypeStruct((n,), jnp.bool_), jax.ShapeDtypeStruct((n,), jnp.bool_),
+                  jax.ShapeDtypeStruct((n, d), jnp.float32))
+        counter, obs, reward, terminated, truncated, final_obs = jax.pure_callback(
+            self._host_step, shapes, state.env_state, actions.astype(jnp.int32),
+            vmap_method="broadcast_all")
+        return record_step(state, counter, obs, reward, terminated, truncated, final_obs)
