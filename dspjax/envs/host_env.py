@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dspjax.envs.gymnax_env import gymnax_env_ids
 from dspjax.envs.host_pool import HostEnvError, HostEnvPool, make_gymnasium_env
 from dspjax.envs.vec_env import VecEnvState, initial_state, record_step
 from dspjax.hparams import ConfigError
@@ -76,9 +77,9 @@ def _probe(env_id: str, env_config: str) -> tuple[int, int, int]:
     except ConfigError:
         raise
     except gym.error.Error as e:
-        raise ConfigError(f"env={env_id!r}: unknown environment ({e}); use a gymnax id, a "
-                          "registered gymnasium id (e.g. LunarLander-v3, " + ", ".join(HIGHWAY_IDS)
-                          + ") or gymnasium:<id>") from None
+        raise ConfigError(f"env={env_id!r}: unknown environment ({e}); use a gymnax id ("
+                          + ", ".join(gymnax_env_ids()) + "), a registered gymnasium id (e.g. "
+                          "LunarLander-v3, " + ", ".join(HIGHWAY_IDS) + ") or gymnasium:<id>") from None
     except Exception as e:  # noqa: BLE001 - e.g. a config key the environment rejects
         raise ConfigError(f"env={env_id!r} with env_config {env_config or '{}'}: cannot be made "
                           f"({type(e).__name__}: {e})") from None
