@@ -18,6 +18,7 @@ import atexit
 import dataclasses
 import functools
 import json
+import logging
 import os
 import weakref
 from pathlib import Path
@@ -48,7 +49,7 @@ def parse_env_config(text: str) -> dict:
     text = (text or "").strip()
     if not text:
         return {}
-    if not text.startswith("{"):
+    if text[0] not in "{[":
         path = Path(text)
         if not path.is_file():
             raise ConfigError(f"env_config={text!r}: neither a JSON object nor a JSON file")
@@ -68,7 +69,7 @@ def _merged_config(env_id: str, env_config: str) -> dict:
     return merged
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _probe(env_id: str, env_config: str) -> tuple[int, int, int]:
     """``(observation size, number of actions, episode step limit)`` of one probe environment."""
     import gymnasium as gym
@@ -107,7 +108,7 @@ class _PoolSlot:
         self.pool: HostEnvPool | None = None
 
 
-_SLOTS: "weakref.WeakSet[_PoolSlot]" = weakref.WeakSet()
+_SLOTS: weakref.WeakSet[_PoolSlot] = weakref.WeakSet()
 _ERRORS: list[HostEnvError] = []
 
 
@@ -127,7 +128,16 @@ def take_host_error() -> HostEnvError | None:
     return error
 
 
+class _QuietHostEnvErrors(logging.Filter):
+    """JAX logs every exception raised in a callback with its traceback before wrapping it; ours
+    is re-raised whole by the caller (``take_host_error``), so its log record is dropped."""
+
+    def filter(self, record):
+        return not (record.exc_info and isinstance(record.exc_info[1], HostEnvError))
+
+
 atexit.register(close_host_envs)
+logging.getLogger("jax._src.callback").addFilter(_QuietHostEnvErrors())
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -161,8 +161,8 @@ class HostEnvPool:
             try:
                 status, payload = conn.recv()
             except (EOFError, OSError):
-                status, payload = "error", (0, "its worker process died "
-                                               f"(exit code {_exit_code(process)})")
+                status, payload = "error", (0, ("its worker process died "
+                                               f"(exit code {_exit_code(process)})"))
             if status == "error":
                 self._fail(first + payload[0], payload[1], what)
             results.append(payload)

@@ -13,12 +13,14 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dspjax.envs import close_host_envs, take_host_error
 from dspjax.hparams import ConfigError, parse_value, specs
 from dspjax.pruning import METHOD_PRESETS, DSPHParams
 
@@ -166,10 +168,18 @@ def run_population(make_train, config, members: Sequence[Member],
     t0 = time.perf_counter()
     compiled = program.lower(keys, hp).compile()
     t1 = time.perf_counter()
-    state, metrics, eval_returns = jax.block_until_ready(compiled(keys, hp))
+    try:
+        state, metrics, eval_returns = jax.block_until_ready(compiled(keys, hp))
+    except Exception:
+        host_error = take_host_error()  # JAX wraps it; raise the one that names env and step
+        if host_error is not None:
+            raise host_error from None
+        raise
+    finally:
+        close_host_envs()  # bridged environments' workers end with the run
+        if bar is not None:
+            bar.close()
     t2 = time.perf_counter()
-    if bar is not None:
-        bar.close()
-    to_np = lambda tree: jax.tree.map(np.asarray, tree)  # noqa: E731
+    to_np = lambda tree: jax.tree.map(np.asarray, tree)
     return PopulationResult(list(members), to_np(metrics), np.asarray(eval_returns),
                             to_np(state), t1 - t0, t2 - t1)
