@@ -187,8 +187,9 @@ class HostVecEnv:
         obs = self._host(lambda: self._pool(seeds.size).reset(seeds.reshape(-1)))
         return obs.reshape(*seeds.shape, self.observation_size), np.zeros(seeds.shape[:-1], np.int32)
 
-    def _host_step(self, counter, actions):
-        actions = np.asarray(actions)
+    def _host_step(self, counter_and_actions):
+        counter_and_actions = np.asarray(counter_and_actions)
+        counter, actions = counter_and_actions[..., 0], counter_and_actions[..., 1:]
         pool = self._slot.pool
         if pool is None or pool.num_envs != actions.size:
             raise HostEnvError(f"environment {self.env_id!r}: stepped before reset")
@@ -221,7 +222,9 @@ class HostVecEnv:
                   jax.ShapeDtypeStruct((n, d), jnp.float32), jax.ShapeDtypeStruct((n,), jnp.float32),
                   jax.ShapeDtypeStruct((n,), jnp.bool_), jax.ShapeDtypeStruct((n,), jnp.bool_),
                   jax.ShapeDtypeStruct((n, d), jnp.float32))
+        # One input array (the counter, then the actions): JAX moves each callback input to a
+        # device array before the call, a fixed cost per input that dominates cheap environments.
+        counter_and_actions = jnp.concatenate([state.env_state[None], actions.astype(jnp.int32)])
         counter, obs, reward, terminated, truncated, final_obs = jax.pure_callback(
-            self._host_step, shapes, state.env_state, actions.astype(jnp.int32),
-            vmap_method="broadcast_all")
+            self._host_step, shapes, counter_and_actions, vmap_method="broadcast_all")
         return record_step(state, counter, obs, reward, terminated, truncated, final_obs)
