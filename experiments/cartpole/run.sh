@@ -31,5 +31,6 @@ PY
 $DSPJAX train --method random --k-final "$K_FINAL" --seeds "$SEEDS" --no-progress --out runs/random
 $DSPJAX train --method gmp --gmp-sparsity "$GMP_SPARSITY" --seeds "$SEEDS" --no-progress --out runs/gmp
 
-python summarize.py runs/dsp runs/dense runs/group_lasso runs/random runs/gmp > results.md
+python ../summarize.py runs/dsp runs/dense runs/group_lasso runs/random runs/gmp \
+  --reproduce "bash experiments/cartpole/run.sh" > results.md
 cat results.md
