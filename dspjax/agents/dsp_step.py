@@ -4,7 +4,8 @@ An agent computes its loss (RL loss + ``regularizer_loss``) with zero probes on 
 activations, takes one ``value_and_grad``, and hands the result to ``dsp_gradient_step``; it calls
 ``prune_networks`` on pruning iterations and logs ``compression_metrics``. ``params`` and
 ``pruners`` are dicts keyed by network name (``actor``, ``critic``, ``q``), each network pruned
-with its own mask.
+with its own mask. ``dsp_hp`` is one ``DSPHParams`` for every network, or a dict of them by network
+name (their pruning windows must agree: pruning iterations are shared).
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ from dspjax.pruning import (apply_masks, batch_importance, compression_stats, is
                             mask_gradients, observe_importance, proximal_step, prune_step)
 
 
+def network_hparams(dsp_hp, name: str):
+    """The DSP hyperparameters of network ``name`` (``dsp_hp`` shared, or a dict by network)."""
+    return dsp_hp[name] if isinstance(dsp_hp, dict) else dsp_hp
+
+
 def dsp_gradient_step(optimizer, step_size_fn, params, opt_state, pruners, grads, hiddens,
                       probe_grads, obs, dsp_hp, progress, activation):
     """Importance EMA update (§2), gradient masking, the optimiser step, the proximal shrink (§3,
@@ -27,15 +33,17 @@ def dsp_gradient_step(optimizer, step_size_fn, params, opt_state, pruners, grads
     form); ``obs`` is the batch the gradients came from (for the ``output`` importance).
     """
     for n in params:
-        scores = batch_importance(dsp_hp.importance, params[n], hiddens[n], probe_grads[n],
+        hp = network_hparams(dsp_hp, n)
+        scores = batch_importance(hp.importance, params[n], hiddens[n], probe_grads[n],
                                   lambda n=n: output_jacobians(params[n], obs, activation),
                                   pruners[n].importance)
-        pruners = {**pruners, n: observe_importance(pruners[n], dsp_hp, scores)}
+        pruners = {**pruners, n: observe_importance(pruners[n], hp, scores)}
     grads = {n: mask_gradients(grads[n], params[n], pruners[n]) for n in params}
     updates, opt_state = optimizer.update(grads, opt_state, params)
     params = optax.apply_updates(params, updates)
     step_size = step_size_fn(opt_state)
-    params = {n: proximal_step(params[n], pruners[n], dsp_hp, progress, step_size) for n in params}
+    params = {n: proximal_step(params[n], pruners[n], network_hparams(dsp_hp, n), progress, step_size)
+              for n in params}
     params, opt_state = apply_masks(params, opt_state, pruners)
     return params, opt_state, pruners
 
@@ -45,8 +53,10 @@ def prune_networks(params, pruners, dsp_hp, iteration, num_iterations):
     progress = iteration / num_iterations
 
     def prune(pruners):
-        return {n: prune_step(params[n], pruners[n], dsp_hp, progress) for n in params}
-    return jax.lax.cond(is_pruning_iteration(iteration, num_iterations, dsp_hp), prune,
+        return {n: prune_step(params[n], pruners[n], network_hparams(dsp_hp, n), progress)
+                for n in params}
+    window = network_hparams(dsp_hp, next(iter(params)))
+    return jax.lax.cond(is_pruning_iteration(iteration, num_iterations, window), prune,
                         lambda p: p, pruners)
 
 

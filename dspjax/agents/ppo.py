@@ -25,9 +25,10 @@ from dspjax.agents.loop import episode_metrics, make_greedy_evaluate, make_scan_
 from dspjax.envs import config_vec_env
 from dspjax.hparams import ConfigError, hparam, validate_fields
 from dspjax.networks import ACTIVATIONS, init_mlp, mlp_apply, zero_probes
-from dspjax.pruning import DSPHParams, apply_masks, init_pruner, regularizer_loss
+from dspjax.pruning import NO_PRUNING, DSPHParams, apply_masks, init_pruner, regularizer_loss
 
 NETWORKS = ("actor", "critic")
+PRUNE_CRITIC_NAMES = ("off", "on")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,11 +84,23 @@ class PPOHParams:
     ent_coef: float = hparam(0.01, low=0.0, help="entropy bonus coefficient")
     vf_coef: float = hparam(0.5, low=0.0, help="value loss coefficient")
     max_grad_norm: float = hparam(0.5, low=0.0, low_open=True, help="global gradient-norm clip")
+    prune_critic: int = hparam(1, choices=PRUNE_CRITIC_NAMES,
+                               help="regularize and prune the critic too (off: only the deployed "
+                                    "actor is; the critic stays dense)")
     dsp: DSPHParams = struct.field(default_factory=DSPHParams)
 
     def validate(self) -> None:
         validate_fields(self)
         self.dsp.validate()
+
+
+def network_dsp_hparams(hp: PPOHParams) -> dict:
+    """DSP hyperparameters by network: the actor's are ``hp.dsp``; the critic's too, or, with
+    ``prune_critic`` off, the dense baseline's (no penalty, no pruning)."""
+    off = hp.prune_critic == PRUNE_CRITIC_NAMES.index("off")
+    critic = hp.dsp.replace(lam=jnp.where(off, 0.0, hp.dsp.lam),
+                            pruning=jnp.where(off, NO_PRUNING, hp.dsp.pruning))
+    return {"actor": hp.dsp, "critic": critic}
 
 
 @struct.dataclass
@@ -194,7 +207,8 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
                                             (v_clipped - batch["target"]) ** 2))
         entropy = -jnp.mean(jnp.sum(jnp.exp(log_probs_all) * log_probs_all, -1))
         rl_loss = pg_loss + hp.vf_coef * v_loss - hp.ent_coef * entropy
-        penalty = sum(regularizer_loss(params[n], pruners[n], hp.dsp, progress) for n in NETWORKS)
+        dsp = network_dsp_hparams(hp)
+        penalty = sum(regularizer_loss(params[n], pruners[n], dsp[n], progress) for n in NETWORKS)
         aux = dict(pg_loss=pg_loss, v_loss=v_loss, entropy=entropy, penalty=penalty)
         return rl_loss + penalty, (aux, {"actor": actor_h, "critic": critic_h})
 
@@ -205,7 +219,8 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
             loss_fn, argnums=(0, 1), has_aux=True)(params, probes, batch, pruners, hp, progress)
         params, opt_state, pruners = dsp_gradient_step(
             make_optimizer(hp), lambda o: learning_rate(hp, o[-1].count - 1), params, opt_state,
-            pruners, grads, hiddens, probe_grads, batch["obs"], hp.dsp, progress, act)
+            pruners, grads, hiddens, probe_grads, batch["obs"], network_dsp_hparams(hp), progress,
+            act)
         return (params, opt_state, pruners), dict(aux, loss=loss)
 
     def update_epoch(carry, key, batch, hp, progress):
@@ -233,7 +248,7 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
             (new.params, new.opt_state, new.pruners),
             jax.random.split(k_epochs, config.update_epochs))
 
-        pruners = prune_networks(params, pruners, hp.dsp, iteration, n_iter)
+        pruners = prune_networks(params, pruners, network_dsp_hparams(hp), iteration, n_iter)
         params, opt_state = apply_masks(params, opt_state, pruners)
 
         losses = jax.tree.map(jnp.mean, losses)

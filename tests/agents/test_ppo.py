@@ -8,7 +8,7 @@ import pytest
 
 from dspjax.agents import PPOConfig, PPOHParams, generalized_advantages, make_train
 from dspjax.networks import mlp_apply
-from dspjax.pruning import compact, pruner_param_mask
+from dspjax.pruning import DSPHParams, compact, pruner_param_mask
 from dspjax.train.population import set_hparam
 
 
@@ -132,3 +132,15 @@ def test_learns_cartpole_while_removing_most_neurons():
     obs = jax.random.normal(jax.random.PRNGKey(2), (256, 4))
     np.testing.assert_array_equal(jnp.argmax(mlp_apply(small, obs)[0], -1),
                                   jnp.argmax(mlp_apply(state.params["actor"], obs)[0], -1))
+
+
+def test_prune_critic_off_leaves_the_critic_dense_and_unregularized():
+    from dspjax.agents.ppo import network_dsp_hparams
+    config = PPOConfig(total_timesteps=4096, num_envs=4, num_steps=64, hidden_sizes=(32, 32))
+    hp = PPOHParams(prune_critic=0, dsp=DSPHParams(lam=1e-2, prune_start=0.1, prune_end=0.5,
+                                                  prune_every=1))
+    assert float(network_dsp_hparams(hp)["critic"].lam) == 0.0
+    state, metrics, _ = jax.jit(make_train(config))(jax.random.PRNGKey(0), hp)
+    assert int(metrics["critic_alive_neurons"][-1]) == 64
+    assert float(metrics["critic_neurons_removed"][-1]) == 0.0
+    assert int(metrics["actor_alive_neurons"][-1]) < 64   # the actor is still pruned
