@@ -7,18 +7,22 @@ that names it and what is allowed.
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import contextlib
 import datetime as _dt
 import json
 import sys
 from pathlib import Path
 
-from dspjax.agents import PPOConfig, PPOHParams, greedy_policy, make_train
+from dspjax.envs import HostEnvError
 from dspjax.hparams import ConfigError, allowed
-from dspjax.pruning import METHOD_PRESETS, compact, dense_param_count
-from dspjax.train import build_population, hparam_specs, parse_assignment, run_population
-
-ALGOS = {"ppo": (PPOConfig, PPOHParams, make_train)}
+from dspjax.pruning import METHOD_PRESETS
+from dspjax.train import (
+    build_population,
+    hparam_specs,
+    parse_assignment,
+    run_population,
+)
+from dspjax.train.algos import ALGOS, get_algo
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,9 +30,9 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(_fail(f"{message} (see `{self.prog} --help`)"))
 
 
-def _fail(message: str) -> int:
-    print(f"dspjax: error: {message}", file=sys.stderr)
-    return 2
+def _fail(message: str, code: int = 2) -> int:
+    print("dspjax: error: " + " ".join(str(message).split("\n")), file=sys.stderr)
+    return code
 
 
 def _int(text: str) -> int:
@@ -45,88 +49,152 @@ def _widths(text: str) -> tuple:
         raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated widths, e.g. 256,256") from None
 
 
+OPTION_TYPES = {"int": _int, "workers": _int, "widths": _widths, "str": str}
+METAVARS = {"env_id": "ID", "env_config": "JSON_OR_FILE", "hidden_sizes": "W1,W2",
+            "activation": "NAME"}
+
+
+def _static_options() -> dict:
+    """Every algo's CLI options by flag: ``flag -> (Option, names of the algos that have it)``."""
+    out = {}
+    for algo in ALGOS.values():
+        for opt in algo.options:
+            out.setdefault(opt.flag, (opt, []))[1].append(algo.name)
+    return out
+
+
+def _hparam_owners() -> dict:
+    """Every algo's hyperparameters by flat name: ``name -> (metadata, names of the algos)``."""
+    out = {}
+    for algo in ALGOS.values():
+        for name, (_, meta) in hparam_specs(algo.hparams_cls).items():
+            out.setdefault(name, (meta, []))[1].append(algo.name)
+    return out
+
+
+def _only(owners) -> str:
+    return "" if len(owners) == len(ALGOS) else f" [{', '.join(owners)} only]"
+
+
+def _shown(value) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return "none" if value in ("", None) else str(value)
+
+
+def _defaults(field: str, owners) -> str:
+    values = {name: _shown(getattr(ALGOS[name].config_cls(), field)) for name in owners}
+    if len(set(values.values())) == 1:
+        return f"default {next(iter(values.values()))}"
+    return "defaults " + ", ".join(f"{name} {v}" for name, v in values.items())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dspjax", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     tr = sub.add_parser("train", help="train a population (default: PPO+DSP on CartPole-v1, 3 seeds)")
-    d = PPOConfig()
-    tr.add_argument("--env", default=d.env_id, help=f"environment id (default {d.env_id})")
-    tr.add_argument("--algo", default="ppo", help=f"algorithm: {', '.join(ALGOS)}")
-    tr.add_argument("--steps", type=_int, default=d.total_timesteps, help="environment steps per member")
-    tr.add_argument("--seeds", type=_int, default=3, help="number of seeds per grid point")
-    tr.add_argument("--seed-offset", type=_int, default=0, help="first seed")
-    tr.add_argument("--num-envs", type=_int, default=d.num_envs)
-    tr.add_argument("--num-steps", type=_int, default=d.num_steps, help="steps per env per rollout")
-    tr.add_argument("--epochs", type=_int, default=d.update_epochs)
-    tr.add_argument("--minibatches", type=_int, default=d.num_minibatches)
-    tr.add_argument("--hidden", type=_widths, default=d.hidden_sizes, help="hidden widths, e.g. 256,256")
-    tr.add_argument("--activation", default=d.activation)
-    tr.add_argument("--eval-episodes", type=_int, default=d.eval_episodes)
+    tr.add_argument("--algo", default="ppo", help=f"agent: {', '.join(ALGOS)} (default ppo)")
+    tr.add_argument("--seeds", type=_int, default=3, metavar="N",
+                    help="number of seeds per grid point (default 3)")
+    tr.add_argument("--seed-offset", type=_int, default=0, metavar="N", help="first seed")
+    static = tr.add_argument_group("static options (shapes and environment; default: the agent's config)")
+    for flag, (opt, owners) in _static_options().items():
+        default = "" if opt.kind == "workers" else f" ({_defaults(opt.field, owners)})"
+        static.add_argument(flag, dest=f"opt_{opt.field}", type=OPTION_TYPES[opt.kind], default=None,
+                            metavar=METAVARS.get(opt.field, "N"),
+                            help=f"{opt.help}{_only(owners)}{default}")
     tr.add_argument("--method", default="dsp",
                     help=f"method or baseline: {', '.join(METHOD_PRESETS)} (METHOD.md §7)")
     hp_group = tr.add_argument_group("hyperparameters (each may also be swept)")
-    for name, (_, meta) in hparam_specs(PPOHParams).items():
+    for name, (meta, owners) in _hparam_owners().items():
         hp_group.add_argument(f"--{name.replace('_', '-')}", dest=f"hp_{name}", default=None,
-                              metavar="V", help=f"{meta['help']}; {allowed(meta)}")
+                              metavar="V", help=f"{meta['help']}; {allowed(meta)}{_only(owners)}")
     tr.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2,...",
                     help="grid over a hyperparameter (repeatable: grid product); NAME may be method")
-    tr.add_argument("--out", default=None, help="run directory (default runs/<time>-<env>-<algo>)")
+    tr.add_argument("--out", default=None, metavar="DIR", help="run directory (default runs/<time>-<env>-<algo>)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     rp = sub.add_parser("report", help="redraw the plots of a run directory")
     rp.add_argument("run_dir")
 
-    ev = sub.add_parser("eval", help="evaluate the saved policies of a run (masked and compact)")
+    ev = sub.add_parser("eval", help="evaluate the saved policies of a run (masked and compact), "
+                                     "or write a video of them")
     ev.add_argument("run_dir")
     ev.add_argument("--episodes", type=_int, default=10)
     ev.add_argument("--seed", type=_int, default=0)
+    ev.add_argument("--video", default=None, metavar="PATH",
+                    help="instead of the table, write one episode of the best dense member and "
+                         "the best pruned member (compact) side by side to PATH (.gif or .mp4)")
+    ev.add_argument("--video-seed", type=_int, default=0, help="environment seed of the video")
     return parser
+
+
+def _not_for(kind: str, what: str, algo, owners) -> ConfigError:
+    return ConfigError(f"{what} is {kind} of {', '.join(owners)}, not of --algo {algo.name}")
 
 
 def _train_setup(args):
     """Everything ``train`` needs, validated; raises ConfigError before anything is compiled."""
-    if args.algo not in ALGOS:
-        raise ConfigError(f"algo={args.algo!r}: must be one of {', '.join(ALGOS)}")
-    config_cls, hp_cls, make = ALGOS[args.algo]
+    algo = get_algo(args.algo)
     if args.seeds < 1:
         raise ConfigError(f"seeds={args.seeds}: must be an integer >= 1")
-    config = config_cls(env_id=args.env, num_envs=args.num_envs, num_steps=args.num_steps,
-                        total_timesteps=args.steps, update_epochs=args.epochs,
-                        num_minibatches=args.minibatches, hidden_sizes=tuple(args.hidden),
-                        activation=args.activation, eval_episodes=args.eval_episodes)
-    config.validate()
-    base = hp_cls()
-    sweep = {"method": [parse_assignment(hp_cls, "method", args.method)]}
-    for name in hparam_specs(hp_cls):
-        text = getattr(args, f"hp_{name}")
-        if text is not None:
-            sweep[name] = [parse_assignment(hp_cls, name, text)]
+    fields = {}
+    for flag, (opt, owners) in _static_options().items():
+        value = getattr(args, f"opt_{opt.field}")
+        if value is None:
+            continue
+        if algo.name not in owners:
+            raise _not_for("an option", flag, algo, owners)
+        fields[opt.field] = value
+    if fields.get("env_workers", 0) < 0:
+        raise ConfigError(f"env_workers={fields['env_workers']}: must be >= 0 (0 = in-process)")
+    hp_cls = algo.hparams_cls
+    owners = _hparam_owners()
+    given = {name: text for name in owners if (text := getattr(args, f"hp_{name}")) is not None}
+    for name in given:
+        if algo.name not in owners[name][1]:
+            raise _not_for("a hyperparameter", f"--{name.replace('_', '-')}", algo, owners[name][1])
+    sweeps = []
     for item in args.sweep:
         name, sep, values = item.partition("=")
         name = name.strip().replace("-", "_")
         if not sep or not values:
             raise ConfigError(f"--sweep {item!r}: expected NAME=V1,V2,...")
-        sweep[name] = [parse_assignment(hp_cls, name, v.strip()) for v in values.split(",")]
+        if name in owners and algo.name not in owners[name][1]:
+            raise _not_for("a hyperparameter", f"--sweep {name}", algo, owners[name][1])
+        sweeps.append((name, values))
+    config = algo.config(**fields)
+    config.validate()
+    base = hp_cls()
+    sweep = {"method": [parse_assignment(hp_cls, "method", args.method)]}
+    for name, text in given.items():
+        sweep[name] = [parse_assignment(hp_cls, name, text)]
+    for name, values in sweeps:
+        try:
+            sweep[name] = [parse_assignment(hp_cls, name, v.strip()) for v in values.split(",")]
+        except ConfigError as e:
+            raise ConfigError(f"{e} (--algo {algo.name})" if "unknown" in str(e) else str(e)) from None
     seeds = list(range(args.seed_offset, args.seed_offset + args.seeds))
     members = build_population(base, sweep, seeds)
     out = Path(args.out) if args.out else Path("runs") / (
-        _dt.datetime.now().strftime("%Y%m%d-%H%M%S") + f"-{args.env}-{args.algo}")
+        _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        + f"-{config.env_id.replace(':', '_').replace('/', '_')}-{algo.name}")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"out={str(out)!r}: exists and is not an empty directory; "
                           "choose a new one (nothing is overwritten)")
     swept = {k: v for k, v in sweep.items() if len(v) > 1 or k == "method"}
-    return config, base, make, swept, seeds, members, out
+    return algo, config, base, swept, seeds, members, out
 
 
 def cmd_train(args) -> int:
     from dspjax.train.report import draw_plots, format_table
     from dspjax.train.run_dir import write_run
-    config, base, make, sweep, seeds, members, out = _train_setup(args)
-    print(f"dspjax: {args.algo} on {config.env_id}, {len(members)} member(s), "
+    algo, config, base, sweep, seeds, members, out = _train_setup(args)
+    print(f"dspjax: {algo.name} on {config.env_id}, {len(members)} member(s), "
           f"{config.total_timesteps:,} steps each; compiling one program...", file=sys.stderr)
-    result = run_population(make, config, members, progress=not args.no_progress)
-    summary = write_run(out, args.algo, config, base, sweep, seeds, result)
+    result = run_population(algo.make_train, config, members, progress=not args.no_progress)
+    summary = write_run(out, algo.name, config, base, sweep, seeds, result, algo.networks)
     draw_plots(out)
     print(format_table(summary))
     print(f"\ncompiled in {result.compile_seconds:.1f}s, trained in {result.run_seconds:.1f}s; "
@@ -149,40 +217,72 @@ def cmd_report(args) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _bridged_envs():
+    """Re-raises a bridged environment's own error (JAX wraps it) and closes the envs' workers."""
+    from dspjax.envs import close_host_envs, take_host_error
+    try:
+        yield
+    except Exception:
+        host_error = take_host_error()
+        if host_error is not None:
+            raise host_error from None
+        raise
+    finally:
+        close_host_envs()
+
+
 def cmd_eval(args) -> int:
+    if args.video is not None:
+        return _eval_video(args)
     import jax
     import numpy as np
 
-    from dspjax.envs import evaluate_policy, make_vec_env
-    from dspjax.train.run_dir import load_run
+    from dspjax.envs import config_vec_env, evaluate_policy
+    from dspjax.pruning import compact, dense_param_count
+    from dspjax.train.run_dir import load_run, member_network, run_algo
     if args.episodes < 1:
         raise ConfigError(f"episodes={args.episodes}: must be an integer >= 1")
     cfg, tree = load_run(args.run_dir)
-    fields = {f.name for f in dataclasses.fields(PPOConfig)}
-    config = PPOConfig(**{k: tuple(v) if isinstance(v, list) else v
-                          for k, v in cfg["config"].items() if k in fields})
-    policy = greedy_policy(config.activation)
+    algo, config = run_algo(cfg)
+    policy = algo.greedy_policy(config.activation)
     key = jax.random.PRNGKey(args.seed)
+    print(f"dspjax: {algo.name}'s {algo.policy_network} network of {len(cfg['members'])} "
+          f"member(s) on {config.env_id}, {args.episodes} episode(s) each", file=sys.stderr)
 
-    @jax.jit
-    def episodes(params):
-        return evaluate_policy(lambda n: make_vec_env(config.env_id, n),
-                               lambda obs: policy(params, obs), key, args.episodes)
+    with _bridged_envs():
+        env = config_vec_env(config, args.episodes)  # one env (and worker pool) for every call
 
-    print(f"{'#':>3}  {'seed':>4}  {'masked return':>13}  {'compact return':>14}  "
-          f"{'compact sizes':<22} {'params (dense)':>16}  hyperparameters")
-    for m in cfg["members"]:
-        i = m["member"]
-        actor = jax.tree.map(lambda x: np.asarray(x[i]), tree["params"]["actor"])
-        masks = [np.asarray(x[i]) for x in tree["neuron_masks"]["actor"]]
-        small = compact(tuple(actor), masks)
-        masked_ret = float(np.mean(episodes(tuple(actor))))
-        compact_ret = float(np.mean(episodes(small)))
-        sizes = [small[0]["kernel"].shape[0]] + [layer["bias"].shape[0] for layer in small]
-        point = ", ".join(f"{k}={v}" for k, v in m["grid_point"].items())
-        print(f"{i:>3}  {m['seed']:>4}  {masked_ret:>13.1f}  {compact_ret:>14.1f}  "
-              f"{'x'.join(map(str, sizes)):<22} {dense_param_count(small):>7} "
-              f"({dense_param_count(tuple(actor))})  {point}")
+        @jax.jit
+        def episodes(params):
+            return evaluate_policy(lambda _: env, lambda obs: policy(params, obs), key,
+                                   args.episodes)
+
+        print(f"{'#':>3}  {'seed':>4}  {'masked return':>13}  {'compact return':>14}  "
+              f"{'compact sizes':<22} {'params (dense)':>16}  hyperparameters")
+        for m in cfg["members"]:
+            i = m["member"]
+            params, masks, _ = member_network(tree, algo.policy_network, i)
+            small = compact(params, masks)
+            masked_ret = float(np.mean(episodes(params)))
+            compact_ret = float(np.mean(episodes(small)))
+            sizes = [small[0]["kernel"].shape[0]] + [layer["bias"].shape[0] for layer in small]
+            point = ", ".join(f"{k}={v}" for k, v in m["grid_point"].items())
+            print(f"{i:>3}  {m['seed']:>4}  {masked_ret:>13.1f}  {compact_ret:>14.1f}  "
+                  f"{'x'.join(map(str, sizes)):<22} {dense_param_count(small):>7} "
+                  f"({dense_param_count(params)})  {point}")
+    return 0
+
+
+def _eval_video(args) -> int:
+    from dspjax.train.video import check_video_path, record_video
+    path = check_video_path(args.video)
+    panels = record_video(args.run_dir, path, args.video_seed)
+    for side, p in zip(("left", "right") if len(panels) > 1 else ("",), panels):
+        where = f"{side}: " if side else ""
+        print(f"{where}member {p['member']} ({p['kind']}), return {p['return']:.1f}, "
+              f"{p['parameters']:,} parameters, {p['frames']} frames")
+    print(f"video: {path}")
     return 0
 
 
@@ -192,6 +292,8 @@ def main(argv=None) -> int:
         return {"train": cmd_train, "report": cmd_report, "eval": cmd_eval}[args.command](args)
     except ConfigError as e:
         return _fail(str(e))
+    except HostEnvError as e:  # a bridged environment failed while running: nothing was written
+        return _fail(str(e), code=1)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,21 @@
-"""The ``dspjax`` command: bad input exits 2 with one line before anything compiles; a small
-train, report and eval work end to end."""
+"""The ``dspjax`` command: bad input exits 2 with one line before anything compiles; small
+trains of both agents, on gymnax and bridged gymnasium environments, and report, eval and the
+eval video work end to end."""
 
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+import imageio.v2 as imageio
+import numpy as np
 import pytest
+from PIL import Image
 
 from dspjax.cli import main
+from dspjax.train.video import CAPTION_HEIGHT
+
+ENVS_TESTS = str(Path(__file__).parent / "envs")
 
 SMALL = ["--steps", "1536", "--num-envs", "4", "--num-steps", "32", "--epochs", "1",
          "--minibatches", "2", "--hidden", "16,8", "--eval-episodes", "2", "--no-progress"]
@@ -28,7 +36,24 @@ SMALL = ["--steps", "1536", "--num-envs", "4", "--num-steps", "32", "--epochs", 
     (["train", "--minibatches", "3"], "num_minibatches=3"),
     (["train", "--lr", "inf"], "lr=inf"),
     (["train", "--steps", "ten"], "--steps"),
+    (["train", "--eps-start", "0.5"], "--eps-start is a hyperparameter of dqn, not of --algo ppo"),
+    (["train", "--algo", "dqn", "--gae-lambda", "0.9"],
+     "--gae-lambda is a hyperparameter of ppo, not of --algo dqn"),
+    (["train", "--algo", "dqn", "--sweep", "clip_eps=0.1,0.2"],
+     "--sweep clip_eps is a hyperparameter of ppo, not of --algo dqn"),
+    (["train", "--algo", "dqn", "--sweep", "no_such=1"], "unknown hyperparameter 'no_such'"),
+    (["train", "--algo", "dqn", "--eps-end", "1.5"], "eps_end=1.5"),
+    (["train", "--buffer-size", "100"], "--buffer-size is an option of dqn, not of --algo ppo"),
+    (["train", "--algo", "dqn", "--epochs", "2"], "--epochs is an option of ppo, not of --algo dqn"),
+    (["train", "--algo", "dqn", "--batch-size", "0"], "batch_size=0"),
+    (["train", "--algo", "dqn", "--env", "NoSuchEnv-v9"], "env='NoSuchEnv-v9'"),
+    (["train", "--env", "gymnasium:CartPole-v1", "--env-config", "{bad"], "env_config: not valid JSON"),
+    (["train", "--algo", "dqn", "--env", "highway-fast-v0", "--env-config", "/no/such.json"],
+     "env_config='/no/such.json': neither a JSON object nor a JSON file"),
+    (["train", "--env", "CartPole-v1", "--env-config", '{"duration": 3}'], "gymnax environment"),
+    (["train", "--env", "gymnasium:CartPole-v1", "--env-workers", "-1"], "env_workers=-1"),
     (["eval", "/no/such/run"], "no config.json"),
+    (["eval", "/no/such/run", "--video", "out.avi"], "must end in .gif or .mp4"),
     (["report", "/no/such/run"], "needs summary.json"),
 ])
 def test_bad_input_exits_2_with_one_line_naming_the_field(argv, field, capsys):
@@ -42,15 +67,17 @@ def test_bad_input_exits_2_with_one_line_naming_the_field(argv, field, capsys):
 
 def test_a_real_process_prints_no_traceback():
     proc = subprocess.run([sys.executable, "-m", "dspjax", "train", "--lam=-0.5"],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "dspjax: error: lam=-0.5: must be a number in [0, inf)"
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
+    """PPO, dense and DSP (the schedule threshold prunes even in so short a run), 2 x 2 members."""
     out = tmp_path_factory.mktemp("cli") / "run"
-    assert main(["train", *SMALL, "--seeds", "2", "--sweep", "c_final=0.5,0.9", "--out", str(out)]) == 0
+    assert main(["train", *SMALL, "--seeds", "1", "--sweep", "method=dense,dsp",
+                 "--sweep", "c_final=0.5,0.9", "--threshold-rule", "schedule", "--out", str(out)]) == 0
     return out
 
 
@@ -61,7 +88,9 @@ def test_train_writes_the_run_directory_and_prints_the_table(run_dir, capsys):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert len(summary["members"]) == 4
     assert {m["grid_point"]["c_final"] for m in summary["members"]} == {0.5, 0.9}
-    assert summary["members"][0]["grid_point"]["method"] == "dsp"
+    assert [m["grid_point"]["method"] for m in summary["members"]] == ["dense"] * 2 + ["dsp"] * 2
+    assert summary["networks"] == ["actor", "critic"]
+    assert json.loads((run_dir / "config.json").read_text())["algo"] == "ppo"
 
 
 def test_an_existing_run_directory_is_never_overwritten(run_dir, capsys):
@@ -91,6 +120,9 @@ def test_report_redraws_the_plots(run_dir, capsys):
     assert (run_dir / "return_curves.png").is_file()
     out = capsys.readouterr().out
     assert "c_final=0.5" in out and "return_vs_weights_removed.png" in out
+    header = [c.strip() for c in out.splitlines()[0].split("  ") if c.strip()]
+    assert header[3:] == ["return", "actor neurons-%", "actor weights-%", "critic neurons-%",
+                          "critic weights-%"]
 
 
 def test_eval_plays_the_masked_and_the_compact_policy(run_dir, capsys):
@@ -100,3 +132,117 @@ def test_eval_plays_the_masked_and_the_compact_policy(run_dir, capsys):
     for row in rows:
         masked, compact_ = float(row[2]), float(row[3])
         assert masked == compact_  # same greedy policy, physically smaller
+
+
+def _drawn(gif) -> bool:
+    """Whether the panels of a GIF's second frame (below the captions) show a picture."""
+    gif.seek(1)
+    return bool(np.asarray(gif.convert("RGB"))[CAPTION_HEIGHT:].std() > 0)
+
+
+def _cartpole_frame_width():
+    from dspjax.agents.ppo import PPOConfig
+    from dspjax.train.video import make_render_env
+    env = make_render_env(PPOConfig(env_id="CartPole-v1"))
+    env.reset(seed=0)
+    width = env.render().shape[1]
+    env.close()
+    return width
+
+
+def test_eval_video_gif_shows_dense_and_compact_side_by_side(run_dir, tmp_path, capsys):
+    path = tmp_path / "episode.gif"
+    assert main(["eval", str(run_dir), "--video", str(path), "--video-seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "left: member 0 (dense)" in out or "left: member 1 (dense)" in out
+    assert "right: member 2 (pruned)" in out or "right: member 3 (pruned)" in out
+    with Image.open(path) as gif:
+        assert gif.format == "GIF"
+        assert gif.size[0] == 2 * _cartpole_frame_width()
+        assert gif.n_frames > 1
+        assert _drawn(gif)
+
+
+@pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")  # ffmpeg: fork + exec
+def test_eval_video_mp4_decodes(run_dir, tmp_path):
+    path = tmp_path / "episode.mp4"
+    assert main(["eval", str(run_dir), "--video", str(path)]) == 0
+    assert path.stat().st_size > 0
+    with imageio.get_reader(path) as reader:
+        frames = list(reader.iter_data())
+    assert len(frames) > 1 and frames[0].shape[1] == 2 * _cartpole_frame_width()
+
+
+DQN_SMALL = ["--algo", "dqn", "--num-envs", "4", "--buffer-size", "200", "--batch-size", "16",
+             "--learning-starts", "40", "--hidden", "16,8", "--eval-episodes", "2", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def dqn_run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "dqn"
+    assert main(["train", *DQN_SMALL, "--steps", "400", "--seeds", "2", "--out", str(out)]) == 0
+    return out
+
+
+def test_dqn_trains_from_the_command_line_with_its_own_networks(dqn_run_dir, capsys):
+    cfg = json.loads((dqn_run_dir / "config.json").read_text())
+    assert cfg["algo"] == "dqn" and cfg["networks"] == ["q"]
+    assert cfg["config"]["buffer_size"] == 200 and cfg["config"]["activation"] == "relu"
+    summary = json.loads((dqn_run_dir / "summary.json").read_text())
+    assert summary["networks"] == ["q"] and len(summary["members"]) == 2
+    assert "q" in summary["members"][0] and "actor" not in summary["members"][0]
+    assert main(["report", str(dqn_run_dir)]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert "q neurons-%" in header and "q weights-%" in header and "actor" not in header
+
+
+def test_dqn_eval_plays_the_q_network_masked_and_compact(dqn_run_dir, capsys):
+    assert main(["eval", str(dqn_run_dir), "--episodes", "2"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    assert len(rows) == 2
+    for row in rows:
+        assert float(row[2]) == float(row[3])
+        assert row[4].startswith("4x") and row[4].endswith("x2")  # CartPole: 4 inputs, 2 actions
+
+
+def test_dqn_on_a_bridged_gymnasium_env(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", *DQN_SMALL, "--env", "gymnasium:CartPole-v1", "--env-workers", "0",
+                 "--steps", "200", "--seeds", "1", "--out", str(out)]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["config"]["env_id"] == "gymnasium:CartPole-v1" and cfg["config"]["env_workers"] == 0
+    assert main(["eval", str(out), "--episodes", "2"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("  0")]
+    assert len(rows) == 1 and float(rows[0][2]) == float(rows[0][3]) >= 8
+
+
+def test_dqn_on_highway_with_an_env_config_and_its_video(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", *DQN_SMALL, "--env", "highway-fast-v0", "--env-config", '{"duration": 3}',
+                 "--env-workers", "0", "--num-envs", "2", "--learning-starts", "8",
+                 "--batch-size", "8", "--steps", "24", "--seeds", "1", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["env_id"] == "highway-fast-v0"
+    assert json.loads((out / "config.json").read_text())["config"]["env_config"] == '{"duration": 3}'
+    video = tmp_path / "highway.gif"
+    assert main(["eval", str(out), "--video", str(video)]) == 0
+    with Image.open(video) as gif:
+        assert 1 < gif.n_frames <= 4  # 3 s at one decision per second, and the first frame
+        assert _drawn(gif)
+
+
+def test_a_failing_bridged_env_exits_1_with_its_error_and_writes_nothing(run_dir, tmp_path, capsys):
+    before = (run_dir / "summary.json").read_bytes()
+    out = tmp_path / "run"
+    sys.path.insert(0, ENVS_TESTS)
+    try:
+        code = main(["train", *SMALL, "--env", "raising_env:Raising-v0", "--env-workers", "0",
+                     "--seeds", "1", "--out", str(out)])
+    finally:
+        sys.path.remove(ENVS_TESTS)
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("dspjax: error: environment 'raising_env:Raising-v0'")
+    assert "the simulator broke" in err[-1]
+    assert not out.exists()
+    assert (run_dir / "summary.json").read_bytes() == before

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dspjax.train.run_dir import read_metrics_csv
+from dspjax.train.run_dir import networks_of, read_metrics_csv
 
 
 def member_label(record: dict) -> str:
@@ -17,20 +17,21 @@ def member_label(record: dict) -> str:
 
 
 def format_table(summary: dict) -> str:
-    """A text table, one row per member: hyperparameters, final return, removed % per network."""
-    header = ["#", "seed", "hyperparameters", "return", "actor neurons-%", "actor weights-%",
-              "critic neurons-%", "critic weights-%", ""]
+    """A text table, one row per member: hyperparameters, final return, removed % per network
+    (every network of the agent, the policy network first: actor and critic, or q)."""
+    nets = networks_of(summary)
+    header = ["#", "seed", "hyperparameters", "return"]
+    for net in nets:
+        header += [f"{net} neurons-%", f"{net} weights-%"]
+    header.append("")
     rows = []
     for r in summary["members"]:
-        rows.append([str(r["member"]), str(r["seed"]), member_label(r),
-                     f"{r['final_return']:.1f}",
-                     f"{100 * r['actor']['neurons_removed']:.1f}",
-                     f"{100 * r['actor']['weights_removed']:.1f}",
-                     f"{100 * r['critic']['neurons_removed']:.1f}",
-                     f"{100 * r['critic']['weights_removed']:.1f}",
-                     "DIVERGED" if r["diverged"] else ""])
+        row = [str(r["member"]), str(r["seed"]), member_label(r), f"{r['final_return']:.1f}"]
+        for net in nets:
+            row += [f"{100 * r[net]['neurons_removed']:.1f}", f"{100 * r[net]['weights_removed']:.1f}"]
+        rows.append(row + ["DIVERGED" if r["diverged"] else ""])
     widths = [max(len(x) for x in col) for col in zip(header, *rows)]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
@@ -43,6 +44,7 @@ def draw_plots(run_dir) -> list[Path]:
     run_dir = Path(run_dir)
     summary = json.loads((run_dir / "summary.json").read_text())
     metrics = read_metrics_csv(run_dir / "metrics.csv")
+    nets = networks_of(summary)
     labels = [member_label(r) for r in summary["members"]]
     colours = {lab: plt.cm.tab10(i % 10) for i, lab in enumerate(dict.fromkeys(labels))}
     steps = metrics["timesteps"]
@@ -50,17 +52,17 @@ def draw_plots(run_dir) -> list[Path]:
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for i, lab in enumerate(labels):
-        ret = metrics["episode_return"][i].copy()
-        ret[metrics["episodes"][i] == 0] = np.nan
-        ax.plot(steps[i], _smooth(ret), color=colours[lab], alpha=0.8,
-                label=lab if labels.index(lab) == i else None)
+        ended = metrics["episodes"][i] > 0  # iterations in which an episode ended
+        ax.plot(steps[i][ended], _smooth(metrics["episode_return"][i][ended]), color=colours[lab],
+                alpha=0.8, label=lab if labels.index(lab) == i else None)
     ax.set(xlabel="environment steps", ylabel="episode return (training)",
            title=f"{summary['env_id']}: return over training")
     ax.legend(fontsize=7)
     paths.append(_save(fig, run_dir / "return_curves.png"))
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for ax, net in zip(axes, ("actor", "critic")):
+    fig, axes = plt.subplots(1, len(nets), figsize=(5 * len(nets), 4), sharey=True, squeeze=False)
+    axes = axes[0]
+    for ax, net in zip(axes, nets):
         for i, lab in enumerate(labels):
             ax.plot(steps[i], metrics[f"{net}_alive_neurons"][i], color=colours[lab], alpha=0.8,
                     label=lab if labels.index(lab) == i else None)
@@ -70,9 +72,9 @@ def draw_plots(run_dir) -> list[Path]:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, (lab, r) in enumerate(zip(labels, summary["members"])):
-        ax.scatter(100 * r["actor"]["weights_removed"], r["final_return"], color=colours[lab],
+        ax.scatter(100 * r[nets[0]]["weights_removed"], r["final_return"], color=colours[lab],
                    label=lab if labels.index(lab) == i else None)
-    ax.set(xlabel="policy (actor) weights removed [%]", ylabel="final return (evaluation)",
+    ax.set(xlabel=f"policy ({nets[0]}) weights removed [%]", ylabel="final return (evaluation)",
            title="return vs compression across members")
     ax.legend(fontsize=7)
     paths.append(_save(fig, run_dir / "return_vs_weights_removed.png"))
@@ -80,13 +82,11 @@ def draw_plots(run_dir) -> list[Path]:
 
 
 def _smooth(x, window=10):
-    """Moving average that ignores NaN (iterations without a finished episode)."""
-    out = np.full_like(x, np.nan)
-    for t in range(len(x)):
-        chunk = x[max(0, t - window + 1): t + 1]
-        if np.any(~np.isnan(chunk)):
-            out[t] = np.nanmean(chunk)
-    return out
+    """Moving average over the last ``window`` values (fewer at the start)."""
+    x = np.asarray(x, float)
+    total = np.cumsum(np.concatenate([[0.0], x]))
+    start = np.maximum(np.arange(1, len(x) + 1) - window, 0)
+    return (total[1:] - total[start]) / (np.arange(1, len(x) + 1) - start)
 
 
 def _save(fig, path):

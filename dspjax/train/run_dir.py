@@ -1,8 +1,10 @@
 """A run directory: everything one population run leaves behind.
 
-    config.json      resolved static config, base hyperparameters, sweep, seeds, members
+    config.json      the agent (``algo``) and its networks, resolved static config, base
+                     hyperparameters, sweep, seeds, members
     metrics.csv      per member and iteration: return, losses, alive neurons, compression
     summary.json     per member: final return over evaluation episodes and compression figures
+                     of every network of the agent (actor and critic, or q)
     checkpoint/      orbax checkpoint of the final networks and masks of every member
     *.png            plots (``dspjax report`` redraws them)
 """
@@ -20,6 +22,7 @@ import numpy as np
 
 from dspjax.hparams import ConfigError
 from dspjax.pruning import compact, dense_param_count
+from dspjax.train.algos import get_algo
 from dspjax.train.population import PopulationResult, describe_member, hparam_specs
 
 NETWORK_FIGURES = ("neurons_removed", "weights_removed", "alive_neurons", "flops", "bytes")
@@ -42,8 +45,9 @@ def _network_summary(result: PopulationResult, i: int, net: str) -> dict:
     return out
 
 
-def summarize(result: PopulationResult, networks=("actor", "critic")) -> list[dict]:
-    """One record per member: grid point, seed, final return, compression per network."""
+def summarize(result: PopulationResult, networks) -> list[dict]:
+    """One record per member: grid point, seed, final return, compression per network
+    (``networks``: the agent's pruned networks, e.g. ``("actor", "critic")`` or ``("q",)``)."""
     rows = []
     for m in result.members:
         i = m.index
@@ -61,11 +65,17 @@ def summarize(result: PopulationResult, networks=("actor", "critic")) -> list[di
     return rows
 
 
-def write_run(run_dir, algo: str, config, base_hp, sweep: dict, seeds, result: PopulationResult):
-    """Writes config, metrics, summary and checkpoint of a finished population run."""
+def write_run(run_dir, algo: str, config, base_hp, sweep: dict, seeds, result: PopulationResult,
+              networks=None):
+    """Writes config, metrics, summary and checkpoint of a finished population run.
+
+    ``networks``: the pruned networks to summarise, the policy network first (default: those of
+    the registered agent ``algo``)."""
+    networks = tuple(networks or get_algo(algo).networks)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    cfg = {"algo": algo, "config": dataclasses.asdict(config), "base_hparams": all_hparams(base_hp),
+    cfg = {"algo": algo, "networks": list(networks), "config": dataclasses.asdict(config),
+           "base_hparams": all_hparams(base_hp),
            "sweep": {k: [str(v) for v in vals] for k, vals in sweep.items()},
            "seeds": [int(s) for s in seeds],
            "members": [{"member": m.index, "seed": m.seed, "grid_point": m.grid_point,
@@ -73,8 +83,9 @@ def write_run(run_dir, algo: str, config, base_hp, sweep: dict, seeds, result: P
     (run_dir / "config.json").write_text(json.dumps(cfg, indent=2))
     write_metrics_csv(run_dir / "metrics.csv", result)
     summary = {"algo": algo, "env_id": config.env_id, "total_timesteps": config.total_timesteps,
+               "networks": list(networks), "policy_network": networks[0],
                "compile_seconds": result.compile_seconds, "run_seconds": result.run_seconds,
-               "members": summarize(result)}
+               "members": summarize(result, networks)}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     save_checkpoint(run_dir / "checkpoint", result.final_state)
     return summary
@@ -82,7 +93,7 @@ def write_run(run_dir, algo: str, config, base_hp, sweep: dict, seeds, result: P
 
 def write_metrics_csv(path, result: PopulationResult) -> None:
     names = sorted(result.metrics)
-    n_members, n_iter = result.metrics[names[0]].shape[:2]
+    n_iter = result.metrics[names[0]].shape[1]
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["member", "seed", "iteration"] + names)
@@ -136,3 +147,30 @@ def load_run(run_dir):
         raise ConfigError(f"run_dir={str(run_dir)!r}: checkpoint cannot be read "
                           f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
     return cfg, tree
+
+
+def networks_of(summary: dict) -> tuple[str, ...]:
+    """The networks a summary describes, the policy network first; for a run written before the
+    summary recorded them, read off a member record (actor or q taken as the policy network)."""
+    if summary.get("networks"):
+        return tuple(summary["networks"])
+    record = summary["members"][0]
+    nets = [k for k, v in record.items() if isinstance(v, dict) and "neurons_removed" in v]
+    return tuple(sorted(nets, key=lambda n: n not in ("actor", "q")))
+
+
+def run_algo(cfg: dict):
+    """``(Algo, config)`` of a run's ``config.json`` content (runs without ``algo`` are PPO)."""
+    algo = get_algo(cfg.get("algo", "ppo"))
+    return algo, algo.config_from_dict(cfg["config"])
+
+
+def member_network(tree, net: str, i: int):
+    """Member ``i``'s network ``net`` from a checkpoint tree: ``(params, neuron_masks,
+    weight_masks)`` as NumPy arrays."""
+    if net not in tree["params"]:
+        raise ConfigError(f"checkpoint has no network {net!r} (it has {', '.join(tree['params'])})")
+    params = tuple(jax.tree.map(lambda x: np.asarray(x[i]), tuple(tree["params"][net])))
+    neuron_masks = [np.asarray(m[i]) for m in tree["neuron_masks"][net]]
+    weight_masks = [np.asarray(m[i]) for m in tree["weight_masks"][net]]
+    return params, neuron_masks, weight_masks

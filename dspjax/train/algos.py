@@ -1,0 +1,108 @@
+"""The agents the command line and run directories know, each described once.
+
+An ``Algo`` names an agent's static config and hyperparameter classes, its ``make_train``, the
+networks it prunes (the policy network first), a greedy policy of that network, and the static
+options the CLI exposes as ``--flag -> config field``. Everything above ``dspjax.agents`` (run
+directories, reports, evaluation, videos) reads an agent through this table, never by name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import jax.numpy as jnp
+
+from dspjax.agents import dqn, ppo
+from dspjax.hparams import ConfigError
+from dspjax.networks import mlp_apply
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """A static config field set from the command line; ``kind`` says how its text is read:
+    ``int``, ``widths`` (comma-separated ints), ``str`` or ``workers`` (an int, or none)."""
+    flag: str
+    field: str
+    kind: str
+    help: str
+
+
+COMMON_OPTIONS = (
+    Option("--env", "env_id", "str", "environment id: gymnax, a registered gymnasium id "
+           "(highway-fast-v0, merge-v1, roundabout-v1, intersection-v1, LunarLander-v3, ...) "
+           "or gymnasium:<id>"),
+    Option("--env-config", "env_config", "str",
+           "JSON object (or the path of a .json file) passed to a gymnasium env's config"),
+    Option("--env-workers", "env_workers", "workers",
+           "worker processes stepping a gymnasium env (default one per core; 0 = in-process)"),
+    Option("--steps", "total_timesteps", "int", "environment steps per member"),
+    Option("--num-envs", "num_envs", "int", "parallel environments per member"),
+    Option("--hidden", "hidden_sizes", "widths", "hidden widths, e.g. 256,256"),
+    Option("--activation", "activation", "str", "hidden activation: tanh or relu"),
+    Option("--eval-episodes", "eval_episodes", "int", "greedy evaluation episodes at the end"),
+)
+
+
+def greedy_argmax(activation: str = "tanh"):
+    """``policy(params, obs) -> actions``: argmax of an MLP's output (DQN's Q-values)."""
+    return lambda params, obs: jnp.argmax(mlp_apply(params, obs, activation)[0], -1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Algo:
+    """One agent as the layers above ``agents`` see it."""
+    name: str
+    config_cls: type
+    hparams_cls: type
+    make_train: Callable
+    networks: tuple[str, ...]        # every pruned network, the policy network first
+    greedy_policy: Callable          # activation -> policy(params of the policy network, obs)
+    options: tuple[Option, ...]      # static options of the CLI, the common ones included
+
+    @property
+    def policy_network(self) -> str:
+        return self.networks[0]
+
+    def config(self, **fields):
+        """The config class with ``fields`` set (lists become tuples, unknown keys are refused)."""
+        known = {f.name for f in dataclasses.fields(self.config_cls)}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise ConfigError(f"{', '.join(unknown)}: not a config field of {self.name}")
+        return self.config_cls(**{k: tuple(v) if isinstance(v, list) else v
+                                  for k, v in fields.items()})
+
+    def config_from_dict(self, saved: dict):
+        """The config of a run directory's ``config.json`` (fields it does not know are dropped,
+        so a run written by an older dspjax still loads)."""
+        known = {f.name for f in dataclasses.fields(self.config_cls)}
+        return self.config(**{k: v for k, v in saved.items() if k in known})
+
+
+ALGOS = {
+    "ppo": Algo("ppo", ppo.PPOConfig, ppo.PPOHParams, ppo.make_train, ppo.NETWORKS,
+                ppo.greedy_policy, COMMON_OPTIONS + (
+                    Option("--num-steps", "num_steps", "int", "steps per env per rollout"),
+                    Option("--epochs", "update_epochs", "int", "epochs over each rollout"),
+                    Option("--minibatches", "num_minibatches", "int", "minibatches per epoch"),
+                )),
+    "dqn": Algo("dqn", dqn.DQNConfig, dqn.DQNHParams, dqn.make_train, ("q",), greedy_argmax,
+                COMMON_OPTIONS + (
+                    Option("--buffer-size", "buffer_size", "int", "replay buffer capacity"),
+                    Option("--batch-size", "batch_size", "int", "transitions per gradient step"),
+                    Option("--learning-starts", "learning_starts", "int",
+                           "environment steps before the first gradient step"),
+                    Option("--train-every", "train_every", "int",
+                           "iterations (steps of every env) between gradient steps"),
+                    Option("--target-update-every", "target_update_every", "int",
+                           "iterations between target network refreshes"),
+                )),
+}
+
+
+def get_algo(name: str) -> Algo:
+    """The registered agent ``name``; ConfigError naming the known ones otherwise."""
+    if name not in ALGOS:
+        raise ConfigError(f"algo={name!r}: must be one of {', '.join(ALGOS)}")
+    return ALGOS[name]

@@ -1,0 +1,56 @@
+"""The agent table: each agent's classes, networks, greedy policy and CLI options, read by
+everything above the agents."""
+
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+
+from dspjax.agents.dqn import DQNConfig, DQNHParams
+from dspjax.agents.ppo import PPOConfig, PPOHParams
+from dspjax.hparams import ConfigError
+from dspjax.networks import init_mlp
+from dspjax.train.algos import ALGOS, get_algo
+
+
+def test_both_agents_are_registered_with_their_networks():
+    assert get_algo("ppo").config_cls is PPOConfig and get_algo("ppo").hparams_cls is PPOHParams
+    assert get_algo("dqn").config_cls is DQNConfig and get_algo("dqn").hparams_cls is DQNHParams
+    assert get_algo("ppo").networks == ("actor", "critic") and get_algo("ppo").policy_network == "actor"
+    assert get_algo("dqn").networks == ("q",) and get_algo("dqn").policy_network == "q"
+    with pytest.raises(ConfigError, match="algo='sac': must be one of ppo, dqn"):
+        get_algo("sac")
+
+
+@pytest.mark.parametrize("name", list(ALGOS))
+def test_every_option_sets_a_field_of_the_agents_config(name):
+    algo = ALGOS[name]
+    fields = {f.name for f in dataclasses.fields(algo.config_cls)}
+    flags = [opt.flag for opt in algo.options]
+    assert len(flags) == len(set(flags))
+    assert {opt.field for opt in algo.options} <= fields
+    assert {"env_id", "env_config", "env_workers", "total_timesteps"} <= {o.field for o in algo.options}
+
+
+@pytest.mark.parametrize("name", list(ALGOS))
+def test_greedy_policy_is_the_argmax_of_the_policy_networks_output(name):
+    params = init_mlp(jax.random.PRNGKey(0), (4, 8, 3))
+    obs = np.asarray(jax.random.normal(jax.random.PRNGKey(1), (16, 4)))
+    h = np.tanh(obs @ np.asarray(params[0]["kernel"]) + np.asarray(params[0]["bias"]))
+    if name == "dqn":  # its default activation
+        h = np.maximum(obs @ np.asarray(params[0]["kernel"]) + np.asarray(params[0]["bias"]), 0)
+    out = h @ np.asarray(params[1]["kernel"]) + np.asarray(params[1]["bias"])
+    activation = "relu" if name == "dqn" else "tanh"
+    actions = ALGOS[name].greedy_policy(activation)(params, obs)
+    np.testing.assert_array_equal(np.asarray(actions), out.argmax(-1))
+
+
+def test_config_from_a_run_directory_dict():
+    algo = get_algo("dqn")
+    saved = dataclasses.asdict(DQNConfig(hidden_sizes=(8, 4), buffer_size=64))
+    saved["hidden_sizes"] = list(saved["hidden_sizes"])   # as JSON gives it back
+    saved["field_of_a_later_version"] = 1
+    assert algo.config_from_dict(saved) == DQNConfig(hidden_sizes=(8, 4), buffer_size=64)
+    with pytest.raises(ConfigError, match="buffer_size: not a config field of ppo"):
+        get_algo("ppo").config(buffer_size=10)
