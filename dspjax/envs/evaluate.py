@@ -9,22 +9,26 @@ import jax.numpy as jnp
 def evaluate_policy(make_env, policy_fn, key, num_episodes: int, max_steps: int | None = None):
     """Return of the first episode of each of ``num_episodes`` parallel environments.
 
-    ``make_env(n)`` builds a batched env of ``n`` copies; ``policy_fn(obs) -> actions``. Runs
-    ``max_steps`` steps (the env's episode limit by default) and counts rewards until each
-    environment's first episode ends.
+    ``make_env(n)`` builds a batched env of ``n`` copies; ``policy_fn(obs) -> actions``. Steps until
+    every environment's first episode has ended, at most ``max_steps`` steps (the env's episode
+    limit by default), counting rewards until each one ends. Step ``t`` uses the ``t``-th of
+    ``max_steps`` keys split from ``key``, whenever the loop stops.
     """
     env = make_env(num_episodes)
     steps = max_steps or env.max_episode_steps
     key, reset_key = jax.random.split(key)
+    step_keys = jax.random.split(key, steps)
     obs, state = env.reset(reset_key)
 
-    def body(carry, step_key):
-        obs, state, total, running = carry
-        obs, state, reward, terminated, truncated, _ = env.step(step_key, state, policy_fn(obs))
-        done = terminated | truncated
+    def body(carry):
+        t, obs, state, total, running = carry
+        obs, state, reward, terminated, truncated, _ = env.step(step_keys[t], state, policy_fn(obs))
         total = total + jnp.where(running, reward, 0.0)
-        return (obs, state, total, running & ~done), None
+        return t + 1, obs, state, total, running & ~(terminated | truncated)
 
-    init = (obs, state, jnp.zeros((num_episodes,)), jnp.ones((num_episodes,), bool))
-    (_, _, total, _), _ = jax.lax.scan(body, init, jax.random.split(key, steps))
-    return total
+    def not_done(carry):
+        t, *_, running = carry
+        return (t < steps) & jnp.any(running)
+
+    init = (jnp.array(0), obs, state, jnp.zeros((num_episodes,)), jnp.ones((num_episodes,), bool))
+    return jax.lax.while_loop(not_done, body, init)[3]

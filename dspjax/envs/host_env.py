@@ -89,6 +89,7 @@ def _probe(env_id: str, env_config: str) -> tuple[int, int, int]:
             raise ConfigError(f"env={env_id!r}: action space {env.action_space} is not discrete; "
                               "dspjax's agents need Discrete actions (highway-env: env_config "
                               "'{\"action\": {\"type\": \"DiscreteMetaAction\"}}')")
+        env.reset(seed=0)  # a bad config value often shows only here
         obs_size = int(np.prod(env.observation_space.shape))
         limit = env.spec.max_episode_steps if env.spec is not None else None
         if limit is None:
@@ -97,6 +98,11 @@ def _probe(env_id: str, env_config: str) -> tuple[int, int, int]:
                      if config.get("duration") and config.get("policy_frequency")
                      else DEFAULT_MAX_EPISODE_STEPS)
         return obs_size, int(env.action_space.n), int(limit)
+    except ConfigError:
+        raise
+    except Exception as e:  # noqa: BLE001 - e.g. a config value of the wrong type
+        raise ConfigError(f"env={env_id!r} with env_config {env_config or '{}'}: cannot be reset "
+                          f"({type(e).__name__}: {e})") from None
     finally:
         env.close()
 

@@ -7,7 +7,7 @@ with lower ``c_final``, with the critic left dense (``prune_critic=off``: only t
 and, for one setting, pruned too; beside the dense baseline. 1M steps, PPO settings of
 ``experiments/lunarlander/run.sh``.
 
-Usage: python experiments/lunarlander/sweep.py [--steps 1000000] > experiments/lunarlander/sweep.md
+Usage: python experiments/lunarlander/sweep.py --round N > experiments/lunarlander/sweep_roundN.md
 (about 4 minutes on one H100 with 16 CPU cores for the environments; the machine is printed).
 """
 
@@ -19,49 +19,67 @@ import jax
 import numpy as np
 
 from dspjax.agents.ppo import PRUNE_CRITIC_NAMES, PPOConfig, PPOHParams, make_train
-from dspjax.pruning import THRESHOLD_NAMES
+from dspjax.pruning import PENALTY_FORMS, THRESHOLD_NAMES
 from dspjax.train import build_population, run_population
 
 OFF, ON = (PRUNE_CRITIC_NAMES.index(n) for n in ("off", "on"))
-ADAPTIVE, SCHEDULE = (THRESHOLD_NAMES.index(n) for n in ("adaptive", "schedule"))
+SCHEDULE = THRESHOLD_NAMES.index("schedule")
+PROXIMAL = PENALTY_FORMS.index("proximal")
 WINDOWS = [(0.2, 0.6), (0.2, 0.8), (0.4, 0.6), (0.4, 0.8)]
 
 
-def groups():
-    """(label, sweep, seeds) of every group; each group is a grid product."""
-    yield "dense", {"method": ["dense"]}, [0, 1, 2]
-    for start, end in WINDOWS:
-        yield "schedule", {"method": ["dsp"], "prune_critic": [OFF], "threshold_rule": [SCHEDULE],
-                           "k_final": [0.06, 0.1], "prune_start": [start], "prune_end": [end]}, [0, 1]
-    yield "adaptive", {"method": ["dsp"], "prune_critic": [OFF], "c_final": [0.3, 0.5],
-                       "prune_start": [0.4], "prune_end": [0.8]}, [0, 1]
-    yield "schedule, critic pruned", {"method": ["dsp"], "prune_critic": [ON],
-                                      "threshold_rule": [SCHEDULE], "k_final": [0.1],
-                                      "prune_start": [0.4], "prune_end": [0.8]}, [0, 1]
+ROUNDS = {
+    # Round 1: later and longer windows, schedule vs adaptive threshold, default λ (loss form).
+    # Every pruned actor failed (sweep_round1.md): under Adam the penalty's gradient dominates the
+    # small RL gradients of a 256-256 actor and shrinks whole layers, whatever the threshold.
+    1: lambda: [("dense", {"method": ["dense"]}, [0, 1, 2])]
+    + [("schedule", {"method": ["dsp"], "prune_critic": [OFF], "threshold_rule": [SCHEDULE],
+                     "k_final": [0.06, 0.1], "prune_start": [s], "prune_end": [e]}, [0, 1])
+       for s, e in WINDOWS]
+    + [("adaptive", {"method": ["dsp"], "prune_critic": [OFF], "c_final": [0.3, 0.5],
+                     "prune_start": [0.4], "prune_end": [0.8]}, [0, 1]),
+       ("schedule, critic pruned", {"method": ["dsp"], "prune_critic": [ON],
+                                    "threshold_rule": [SCHEDULE], "k_final": [0.1],
+                                    "prune_start": [0.4], "prune_end": [0.8]}, [0, 1])],
+    # Round 2: the regularizer's strength and form: none, a proximal step (its shrink scales with
+    # the learning rate, not with Adam's normalisation), and a much smaller λ as a loss term.
+    2: lambda: [("dense", {"method": ["dense"]}, [0, 1])]
+    + [(f"λ=0", {"method": ["dsp"], "prune_critic": [OFF], "threshold_rule": [SCHEDULE],
+                 "lam": [0.0], "k_final": [0.06, 0.1], **WINDOW2}, [0, 1]),
+       ("proximal", {"method": ["dsp"], "prune_critic": [OFF], "threshold_rule": [SCHEDULE],
+                     "penalty_form": [PROXIMAL], "lam": [0.02, 0.1], "k_final": [0.06],
+                     **WINDOW2}, [0, 1]),
+       ("loss, small λ", {"method": ["dsp"], "prune_critic": [OFF], "threshold_rule": [SCHEDULE],
+                          "lam": [2e-6, 2e-5], "k_final": [0.06], **WINDOW2}, [0, 1]),
+       ("adaptive, small λ", {"method": ["dsp"], "prune_critic": [OFF], "lam": [2e-6],
+                              "c_final": [0.5], **WINDOW2}, [0, 1])],
+}
+WINDOW2 = {"prune_start": [0.3], "prune_end": [0.7]}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1_000_000)
+    parser.add_argument("--round", type=int, default=2, choices=sorted(ROUNDS))
     args = parser.parse_args()
     config = PPOConfig(env_id="LunarLander-v3", num_envs=8, num_steps=256, num_minibatches=32,
                        total_timesteps=args.steps, eval_episodes=10)
     base = PPOHParams(gamma=0.999, gae_lambda=0.98, lr=3e-4)
     members, labels = [], []
-    for label, sweep, seeds in groups():
+    for label, sweep, seeds in ROUNDS[args.round]():
         for m in build_population(base, sweep, seeds):
             m.index = len(members)
             members.append(m)
             labels.append(label)
     result = run_population(make_train, config, members, progress=False)
     dev = jax.devices()[0]
-    print(f"# PPO+DSP schedules on LunarLander-v3, {args.steps:,} steps, {len(members)} members in "
+    print(f"# PPO+DSP schedules on LunarLander-v3, round {args.round}, {args.steps:,} steps, {len(members)} members in "
           f"one program\n\nMachine: {dev.platform}:{dev.device_kind}, {os.cpu_count()} cores "
           f"({platform.machine()}); compiled in {result.compile_seconds:.0f} s, trained in "
           f"{result.run_seconds:.0f} s.\n")
-    print("| group | window | k_final / c_final | seed | eval return | train return (last 10) "
+    print("| group | window | λ | k_final / c_final | seed | eval return | train return (last 10) "
           "| actor alive | critic alive |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for m, label in zip(members, labels):
         i = m.index
         d = m.hparams.dsp
@@ -70,10 +88,11 @@ def main():
         level = "–" if label == "dense" else (
             f"k {float(d.k_final):g}" if int(d.threshold_rule) == SCHEDULE else f"c {float(d.c_final):g}")
         window = "–" if label == "dense" else f"{float(d.prune_start):g}–{float(d.prune_end):g}"
-        print(f"| {label} | {window} | {level} | {m.seed} | {result.eval_returns[i].mean():.1f} "
+        print(f"| {label} | {window} | {float(d.lam):g} | {level} | {m.seed} | {result.eval_returns[i].mean():.1f} "
               f"| {train:.1f} | {int(result.metrics['actor_alive_neurons'][i, -1])} "
               f"| {int(result.metrics['critic_alive_neurons'][i, -1])} |")
-    print("\nReproduce: `python experiments/lunarlander/sweep.py > experiments/lunarlander/sweep.md`")
+    print(f"\nReproduce: `python experiments/lunarlander/sweep.py --round {args.round} > "
+          f"experiments/lunarlander/sweep_round{args.round}.md`")
 
 
 if __name__ == "__main__":

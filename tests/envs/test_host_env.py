@@ -222,3 +222,8 @@ def test_a_policy_that_ignores_observations_still_steps_every_time():
     close_host_envs()
     assert out["terminated"].any()
     assert len({tuple(o) for o in out["obs"][:, 0]}) > 30
+
+
+def test_a_config_value_of_the_wrong_type_is_refused_before_anything_runs():
+    with pytest.raises(ConfigError, match=r"env='highway-fast-v0' with env_config .*duration"):
+        make_vec_env("highway-fast-v0", 1, '{"duration": "x"}')
