@@ -113,9 +113,13 @@ def _worker(conn):
         if command == "close":
             break
         try:
-            conn.send(("ok", _run(envs, command, data)))
+            reply = ("ok", _run(envs, command, data))
         except _EnvFailure as f:
-            conn.send(("error", (f.local_index, f.message)))
+            reply = ("error", (f.local_index, f.message))
+        try:
+            conn.send(reply)
+        except (BrokenPipeError, OSError):  # the parent is gone: leave quietly
+            break
     for env in envs:
         env.close()
 

@@ -53,6 +53,12 @@ ROUNDS = {
                           "lam": [2e-6, 2e-5], "k_final": [0.06], **WINDOW2}, [0, 1]),
        ("adaptive, small λ", {"method": ["dsp"], "prune_critic": [OFF], "lam": [2e-6],
                               "c_final": [0.5], **WINDOW2}, [0, 1])],
+    # Round 3 (2-CPU pilot, 300k steps, one seed): is it the penalty? The same pruning with λ = 0,
+    # the default λ and a 100x smaller one.
+    3: lambda: [("dense", {"method": ["dense"]}, [0])]
+    + [(f"λ={lam:g}", {"method": ["dsp"], "prune_critic": [OFF], "threshold_rule": [SCHEDULE],
+                       "lam": [lam], "k_final": [0.1], "prune_start": [0.2], "prune_end": [0.6]},
+        [0]) for lam in (0.0, 2e-6, 2e-4)],
 }
 WINDOW2 = {"prune_start": [0.3], "prune_end": [0.7]}
 
