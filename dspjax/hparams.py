@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
-from typing import Any, Iterator, Sequence
 
 
 class ConfigError(ValueError):

@@ -15,8 +15,16 @@ import jax.numpy as jnp
 import optax
 
 from dspjax.networks import output_jacobians
-from dspjax.pruning import (apply_masks, batch_importance, compression_stats, is_pruning_iteration,
-                            mask_gradients, observe_importance, proximal_step, prune_step)
+from dspjax.pruning import (
+    apply_masks,
+    batch_importance,
+    compression_stats,
+    is_pruning_iteration,
+    mask_gradients,
+    observe_importance,
+    proximal_step,
+    prune_step,
+)
 
 
 def network_hparams(dsp_hp, name: str):

@@ -12,15 +12,20 @@ With ``pruning=none`` and ``lam=0`` the same code is the dense baseline; ``impor
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
 
-from dspjax.agents.dsp_step import (all_finite, compression_metrics, dsp_gradient_step,
-                                    keep_unless_diverged, prune_networks)
+from dspjax.agents.dsp_step import (
+    all_finite,
+    compression_metrics,
+    dsp_gradient_step,
+    keep_unless_diverged,
+    prune_networks,
+)
 from dspjax.agents.loop import episode_metrics, make_greedy_evaluate, make_scan_train
 from dspjax.envs import config_vec_env
 from dspjax.hparams import ConfigError, hparam, validate_fields

@@ -8,7 +8,7 @@ hidden activations and accepts zero-valued ``probes`` added to them, so one back
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp

@@ -15,13 +15,23 @@ from flax import struct
 
 from dspjax.hparams import ConfigError, hparam, validate_fields
 from dspjax.pruning.groups import hidden_sizes, param_masks
-from dspjax.pruning.importance import (IMPORTANCE_NAMES, ema_importance,
-                                       init_importance, magnitude_importance, normalised_scores)
-from dspjax.pruning.mask import (apply_param_mask, mask_optimizer_state, update_mask,
-                                 update_weight_mask)
-from dspjax.pruning.regularizer import (LOSS, PENALTY_FORMS, PROXIMAL, group_sparse_penalty,
-                                        penalty_weights, proximal_group_shrink,
-                                        regularization_strength)
+from dspjax.pruning.importance import (
+    IMPORTANCE_NAMES,
+    ema_importance,
+    init_importance,
+    magnitude_importance,
+    normalised_scores,
+)
+from dspjax.pruning.mask import apply_param_mask, mask_optimizer_state, update_mask, update_weight_mask
+from dspjax.pruning.regularizer import (
+    LOSS,
+    PENALTY_FORMS,
+    PROXIMAL,
+    group_sparse_penalty,
+    penalty_weights,
+    proximal_group_shrink,
+    regularization_strength,
+)
 from dspjax.pruning.threshold import THRESHOLD_NAMES, cubic_ramp, dynamic_threshold, window_progress
 
 PRUNING_NAMES = ("none", "structured", "unstructured")

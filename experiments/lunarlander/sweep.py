@@ -44,7 +44,7 @@ ROUNDS = {
     # Round 2: the regularizer's strength and form: none, a proximal step (its shrink scales with
     # the learning rate, not with Adam's normalisation), and a much smaller λ as a loss term.
     2: lambda: [("dense", {"method": ["dense"]}, [0, 1])]
-    + [(f"λ=0", {"method": ["dsp"], "prune_critic": [OFF], "threshold_rule": [SCHEDULE],
+    + [("λ=0", {"method": ["dsp"], "prune_critic": [OFF], "threshold_rule": [SCHEDULE],
                  "lam": [0.0], "k_final": [0.06, 0.1], **WINDOW2}, [0, 1]),
        ("proximal", {"method": ["dsp"], "prune_critic": [OFF], "threshold_rule": [SCHEDULE],
                      "penalty_form": [PROXIMAL], "lam": [0.02, 0.1], "k_final": [0.06],

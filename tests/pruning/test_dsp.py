@@ -13,10 +13,23 @@ import pytest
 from dspjax.hparams import ConfigError
 from dspjax.networks.mlp import mlp_apply
 from dspjax.pruning.compact import compact
-from dspjax.pruning.dsp import (METHOD_PRESETS, NO_PRUNING, STRUCTURED, UNSTRUCTURED, DSPHParams,
-                                PrunerState, apply_masks, init_pruner, is_pruning_iteration,
-                                mask_gradients, observe_importance, proximal_step, prune_step,
-                                pruner_param_mask, regularizer_loss)
+from dspjax.pruning.dsp import (
+    METHOD_PRESETS,
+    NO_PRUNING,
+    STRUCTURED,
+    UNSTRUCTURED,
+    DSPHParams,
+    PrunerState,
+    apply_masks,
+    init_pruner,
+    is_pruning_iteration,
+    mask_gradients,
+    observe_importance,
+    proximal_step,
+    prune_step,
+    pruner_param_mask,
+    regularizer_loss,
+)
 from dspjax.pruning.importance import IMPORTANCE_NAMES, NONE, RANDOM, TAYLOR
 from dspjax.pruning.regularizer import LOSS, PROXIMAL
 from dspjax.pruning.threshold import ADAPTIVE, NORM, SCHEDULE
@@ -194,7 +207,8 @@ def test_masked_training_stays_exactly_compact(make_mlp):
     x = jnp.asarray(rng.normal(size=(32, SIZES[0])).astype(np.float32))
 
     def loss(p):
-        return jnp.mean(mlp_apply(p["actor"], x)[0] ** 2) + regularizer_loss(p["actor"], state, DSPHParams(lam=0.01), 0.5)
+        return (jnp.mean(mlp_apply(p["actor"], x)[0] ** 2)
+                + regularizer_loss(p["actor"], state, DSPHParams(lam=0.01), 0.5))
 
     for _ in range(3):
         grads = jax.grad(loss)(params)

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dspjax.pruning.groups import (group_norms, group_sizes, group_sq_norms, hidden_sizes,
-                                   param_masks, safe_sqrt)
+from dspjax.pruning.groups import group_norms, group_sizes, group_sq_norms, hidden_sizes, param_masks, safe_sqrt
 
 # A few widths, so that JAX's compiled programs are reused across examples (compiling dominates).
 WIDTH, N_IN, N_OUT = st.sampled_from([1, 2, 5, 8]), st.sampled_from([1, 3]), st.sampled_from([1, 2])

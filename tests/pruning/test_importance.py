@@ -13,10 +13,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dspjax.networks.mlp import mlp_apply, output_jacobians, zero_probes
-from dspjax.pruning.importance import (ACTIVATION, EPS, IMPORTANCE_NAMES, MAGNITUDE, NONE, OUTPUT,
-                                       RANDOM, TAYLOR, activation_importance, batch_importance,
-                                       ema_importance, init_importance, magnitude_importance,
-                                       normalised_scores, output_importance, taylor_importance)
+from dspjax.pruning.importance import (
+    ACTIVATION,
+    EPS,
+    IMPORTANCE_NAMES,
+    MAGNITUDE,
+    NONE,
+    OUTPUT,
+    RANDOM,
+    TAYLOR,
+    activation_importance,
+    batch_importance,
+    ema_importance,
+    init_importance,
+    magnitude_importance,
+    normalised_scores,
+    output_importance,
+    taylor_importance,
+)
 
 SIZES = [(3, 5, 2), (4, 7, 6, 3), (2, 3, 4, 5, 2)]
 

@@ -11,8 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dspjax.pruning.groups import param_masks
-from dspjax.pruning.mask import (apply_param_mask, descending_rank, mask_optimizer_state,
-                                 update_mask, update_weight_mask)
+from dspjax.pruning.mask import apply_param_mask, descending_rank, mask_optimizer_state, update_mask, update_weight_mask
 
 update_mask_jit = jax.jit(update_mask)
 update_weight_mask_jit = jax.jit(update_weight_mask)

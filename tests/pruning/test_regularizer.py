@@ -9,8 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dspjax.pruning.importance import IMPORTANCE_NAMES, NONE, TAYLOR
-from dspjax.pruning.regularizer import (group_sparse_penalty, penalty_weights, proximal_group_shrink,
-                                        regularization_strength)
+from dspjax.pruning.regularizer import (
+    group_sparse_penalty,
+    penalty_weights,
+    proximal_group_shrink,
+    regularization_strength,
+)
 
 # A few widths, so that JAX's compiled programs are reused across examples (compiling dominates).
 WIDTH, N_IN, N_OUT = st.sampled_from([1, 2, 5, 8]), st.sampled_from([1, 3]), st.sampled_from([1, 2])
@@ -98,7 +102,8 @@ def test_penalty_weights_are_constants():
 
 
 @settings(max_examples=25, deadline=None)
-@given(hidden=st.lists(WIDTH, min_size=1, max_size=3), n_in=N_IN, n_out=N_OUT, seed=st.integers(0, 2 ** 16), lam_t=st.floats(0.0, 2.0))
+@given(hidden=st.lists(WIDTH, min_size=1, max_size=3), n_in=N_IN, n_out=N_OUT, seed=st.integers(0, 2 ** 16),
+       lam_t=st.floats(0.0, 2.0))
 def test_group_sparse_penalty_matches_numpy(hidden, n_in, n_out, seed, lam_t, make_mlp, np_params):
     rng = np.random.default_rng(seed)
     params = make_mlp(rng, (n_in, *hidden, n_out))

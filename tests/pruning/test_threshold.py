@@ -5,13 +5,21 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dspjax.pruning.threshold import (ADAPTIVE, NORM, SCHEDULE, THRESHOLD_NAMES, adaptive_threshold,
-                                      cubic_ramp, dynamic_threshold, schedule_threshold,
-                                      top_k_threshold, window_progress)
+from dspjax.pruning.threshold import (
+    ADAPTIVE,
+    NORM,
+    SCHEDULE,
+    THRESHOLD_NAMES,
+    adaptive_threshold,
+    cubic_ramp,
+    dynamic_threshold,
+    schedule_threshold,
+    top_k_threshold,
+    window_progress,
+)
 
 
 def ref_ramp(p):
