@@ -59,6 +59,22 @@ ROUNDS = {
     + [(f"λ={lam:g}", {"method": ["dsp"], "prune_critic": [OFF], "threshold_rule": [SCHEDULE],
                        "lam": [lam], "k_final": [0.1], "prune_start": [0.2], "prune_end": [0.6]},
         [0]) for lam in (0.0, 2e-6, 2e-4)],
+    # Round 4 (2-CPU pilot, 300k steps): round 3 failed with λ = 0 too, so it is the pruning
+    # itself. How far can the actor be pruned, and does a slower window help?
+    4: lambda: [("dense", {"method": ["dense"]}, [0])]
+    + [(f"k {k:g}", {"method": ["dsp"], "prune_critic": [OFF], "threshold_rule": [SCHEDULE],
+                     "lam": [0.0], "k_final": [k], "prune_start": [0.2], "prune_end": [0.6]}, [0])
+       for k in (0.25, 0.5)]
+    + [("k 0.1, window 0.1–0.9", {"method": ["dsp"], "prune_critic": [OFF],
+                                  "threshold_rule": [SCHEDULE], "lam": [0.0], "k_final": [0.1],
+                                  "prune_start": [0.1], "prune_end": [0.9]}, [0])],
+    # Round 5 (2-CPU, 1M steps): beyond ~75 % removed the actor fails at 300k steps (round 4).
+    # Prune early and leave 60 % of training to recover.
+    5: lambda: [("dense", {"method": ["dense"]}, [0])]
+    + [(f"k {k:g}, λ {lam:g}", {"method": ["dsp"], "prune_critic": [OFF],
+                                "threshold_rule": [SCHEDULE], "lam": [lam], "k_final": [k],
+                                "prune_start": [0.1], "prune_end": [0.4]}, [0])
+       for k, lam in ((0.1, 0.0), (0.1, 2e-6), (0.25, 0.0))],
 }
 WINDOW2 = {"prune_start": [0.3], "prune_end": [0.7]}
 
@@ -94,10 +110,10 @@ def main():
         level = "–" if label == "dense" else (
             f"k {float(d.k_final):g}" if int(d.threshold_rule) == SCHEDULE else f"c {float(d.c_final):g}")
         window = "–" if label == "dense" else f"{float(d.prune_start):g}–{float(d.prune_end):g}"
-        print(f"| {label} | {window} | {float(d.lam):g} | {level} | {m.seed} | {result.eval_returns[i].mean():.1f} "
+        print(f"| {label} | {window} | {0.0 if label == 'dense' else float(d.lam):g} | {level} | {m.seed} | {result.eval_returns[i].mean():.1f} "
               f"| {train:.1f} | {int(result.metrics['actor_alive_neurons'][i, -1])} "
               f"| {int(result.metrics['critic_alive_neurons'][i, -1])} |")
-    print(f"\nReproduce: `python experiments/lunarlander/sweep.py --round {args.round} > "
+    print(f"\nReproduce: `python experiments/lunarlander/sweep.py --round {args.round} --steps {args.steps} > "
           f"experiments/lunarlander/sweep_round{args.round}.md`")
 
 
