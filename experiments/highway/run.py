@@ -10,7 +10,8 @@ Writes the run directory ``experiments/highway/runs/dqn`` (config, metrics, summ
 ``dspjax report``/``eval``/``eval --video`` work on it), members labelled by group in their grid
 point's ``method``, and prints the per-member table.
 
-Usage: python experiments/highway/run.py > experiments/highway/results.md   (~15 min, 2 CPU cores)
+Usage: python experiments/highway/run.py > experiments/highway/members.md   (~40 min, 2 CPU cores), then
+       python experiments/summarize.py experiments/highway/runs/dqn > experiments/highway/results.md
 """
 
 import argparse
@@ -25,6 +26,7 @@ import numpy as np
 from dspjax.agents.dqn import DQNConfig, DQNHParams, make_train
 from dspjax.pruning import THRESHOLD_NAMES
 from dspjax.train import build_population, run_population
+from dspjax.train.report import draw_plots
 from dspjax.train.run_dir import write_run
 
 SCHEDULE = THRESHOLD_NAMES.index("schedule")
@@ -54,8 +56,10 @@ def main():
             labels.append(label)
     t0 = time.time()
     result = run_population(make_train, config, members, progress=False)
-    write_run(Path(__file__).parent / "runs" / "dqn", "dqn", config, base,
-              {"group": [label for label, _ in GROUPS]}, list(range(args.seeds)), result)
+    run_dir = Path(__file__).parent / "runs" / "dqn"
+    write_run(run_dir, "dqn", config, base, {"group": [label for label, _ in GROUPS]},
+              list(range(args.seeds)), result)
+    draw_plots(run_dir)
     print(f"# DQN+DSP on highway-fast-v0, {args.steps:,} steps, {len(members)} members "
           f"in one program\n\nMachine: {platform.machine()}, {os.cpu_count()} cores, "
           f"{jax.devices()[0].platform}; compiled in {result.compile_seconds:.0f} s, trained in "
@@ -69,7 +73,9 @@ def main():
         train = np.mean(result.metrics["episode_return"][i][ended][-20:])
         print(f"| {label} | {m.seed} | {result.eval_returns[i].mean():.1f} | {train:.1f} "
               f"| {int(result.metrics['q_alive_neurons'][i, -1])} / 512 |")
-    print("\nReproduce: `python experiments/highway/run.py > experiments/highway/results.md`")
+    print("\nReproduce: `python experiments/highway/run.py > experiments/highway/members.md` (writes "
+          "`runs/dqn/`), then `python experiments/summarize.py experiments/highway/runs/dqn > "
+          "experiments/highway/results.md`.")
 
 
 if __name__ == "__main__":
