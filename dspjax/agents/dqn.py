@@ -5,8 +5,14 @@ environment once with an ε-greedy policy, writes the transitions to a replay bu
 device, and every ``train_every`` iterations takes one gradient step on a sampled batch: the TD
 loss (optionally double DQN) plus the DSP penalty, with importance, masking and pruning as in
 ``dsp_step`` (METHOD.md §2–§4). The Q-network is the one network pruned; the target network
-shares its mask (§1): it is a masked copy of the online network, refreshed every
-``target_update_every`` iterations and re-masked after every pruning step.
+shares its mask (§1): every ``target_update_every`` iterations it moves a fraction ``tau`` of the
+way to the online network (Polyak averaging; ``tau = 1`` is a hard copy), and it is re-masked
+after every pruning step. The Adam learning rate decays linearly, ``lr · (1 − lr_decay · t)`` at
+training fraction ``t``.
+
+The defaults solve gymnax CartPole-v1 while pruning (``experiments/dqn_cartpole``: ``sweep.py``
+found them, ``run.py`` confirms them on three seeds). DQN takes many more, smaller iterations
+than PPO, so its DSP schedule is its own (``DQN_DSP``), not ``DSPHParams``' PPO-tuned defaults.
 """
 
 from __future__ import annotations
@@ -18,16 +24,28 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from dspjax.agents.dsp_step import (all_finite, compression_metrics, dsp_gradient_step,
-                                    keep_unless_diverged, prune_networks)
+from dspjax.agents.dsp_step import (
+    all_finite,
+    compression_metrics,
+    dsp_gradient_step,
+    keep_unless_diverged,
+    prune_networks,
+)
 from dspjax.agents.loop import episode_metrics, make_greedy_evaluate, make_scan_train
 from dspjax.envs import config_vec_env
 from dspjax.hparams import ConfigError, hparam, validate_fields
 from dspjax.networks import ACTIVATIONS, init_mlp, mlp_apply, zero_probes
-from dspjax.pruning import (DSPHParams, apply_masks, apply_param_mask, init_pruner,
-                            pruner_param_mask, regularizer_loss)
+from dspjax.pruning import DSPHParams, apply_masks, apply_param_mask, init_pruner, pruner_param_mask, regularizer_loss
 
 DOUBLE_DQN_NAMES = ("off", "on")
+
+# DQN's own DSP schedule (experiments/dqn_cartpole/sweep.md). A run has 25k small iterations
+# (PPO's default: under 1k large ones), so a pruning step every 125 of them, 40 steps in a window
+# that ends at 40 % of training and leaves 60 % for the pruned Q-network to recover. A Q-network
+# must fit TD targets, not only rank actions: left with fewer than ~32 neurons per layer it often
+# stopped learning, hence the floor (min_alive) and c_final = 0.7 (about 70–75 % of the neurons go).
+DQN_DSP = DSPHParams(lam=1e-4, beta=0.05, c_final=0.7, prune_start=0.2, prune_end=0.4,
+                     prune_every=125, min_alive=32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,12 +56,12 @@ class DQNConfig:
     env_workers: int | None = None  # host-env worker processes: None = one per core, 0 = in-process
     num_envs: int = 8
     total_timesteps: int = 200_000
-    buffer_size: int = 10_000
+    buffer_size: int = 200_000    # the whole run: failures seen early are not forgotten
     batch_size: int = 128
     learning_starts: int = 1_000
     train_every: int = 1
-    target_update_every: int = 50
-    hidden_sizes: tuple = (256, 256)
+    target_update_every: int = 1  # with τ = 0.02: Polyak averaging every iteration
+    hidden_sizes: tuple = (128, 128)
     activation: str = "relu"
     eval_episodes: int = 10
 
@@ -75,15 +93,20 @@ class DQNConfig:
 @struct.dataclass
 class DQNHParams:
     """Sweepable DQN hyperparameters (array leaves) and the DSP ones of the Q-network."""
-    lr: float = hparam(2.5e-4, low=0.0, low_open=True, help="Adam learning rate")
-    gamma: float = hparam(0.99, low=0.0, high=1.0, help="discount γ")
+    lr: float = hparam(2e-3, low=0.0, low_open=True, help="Adam learning rate")
+    gamma: float = hparam(0.995, low=0.0, high=1.0, help="discount γ")
     eps_start: float = hparam(1.0, low=0.0, high=1.0, help="ε of the ε-greedy policy at the start")
     eps_end: float = hparam(0.05, low=0.0, high=1.0, help="final ε")
-    eps_fraction: float = hparam(0.5, low=0.0, high=1.0, low_open=True,
+    eps_fraction: float = hparam(0.1, low=0.0, high=1.0, low_open=True,
                                  help="fraction of training over which ε decays linearly")
     double_dqn: int = hparam(1, choices=DOUBLE_DQN_NAMES, help="double DQN target")
     max_grad_norm: float = hparam(10.0, low=0.0, low_open=True, help="global gradient-norm clip")
-    dsp: DSPHParams = struct.field(default_factory=DSPHParams)
+    lr_decay: float = hparam(1.0, low=0.0, high=1.0,
+                             help="linear learning-rate decay: lr · (1 − lr_decay · progress)")
+    tau: float = hparam(0.02, low=0.0, high=1.0, low_open=True,
+                        help="target update rate: every target_update_every iterations "
+                             "target ← τ·online + (1 − τ)·target (1 = hard copy)")
+    dsp: DSPHParams = struct.field(default_factory=lambda: DQN_DSP)
 
     def validate(self) -> None:
         validate_fields(self)
@@ -167,8 +190,12 @@ def make_train(config: DQNConfig, progress_callback=None):
     def q_values(params, obs):
         return mlp_apply(params["q"], obs, act)[0]
 
-    def make_optimizer(hp):
-        return optax.chain(optax.clip_by_global_norm(hp.max_grad_norm), optax.adam(hp.lr))
+    def learning_rate(hp, progress):
+        return hp.lr * (1.0 - hp.lr_decay * progress)
+
+    def make_optimizer(hp, progress=0.0):
+        return optax.chain(optax.clip_by_global_norm(hp.max_grad_norm),
+                           optax.adam(learning_rate(hp, progress)))
 
     def init(key, hp: DQNHParams) -> DQNState:
         k_net, k_pruner, k_env, key = jax.random.split(key, 4)
@@ -197,8 +224,8 @@ def make_train(config: DQNConfig, progress_callback=None):
             loss_fn, argnums=(0, 1), has_aux=True)(state.params, probes, batch,
                                                    state.target_params, state.pruners, hp, progress)
         params, opt_state, pruners = dsp_gradient_step(
-            make_optimizer(hp), lambda o: hp.lr, state.params, state.opt_state, state.pruners,
-            grads, hiddens, probe_grads, batch["obs"], hp.dsp, progress, act)
+            make_optimizer(hp, progress), lambda o: learning_rate(hp, progress), state.params,
+            state.opt_state, state.pruners, grads, hiddens, probe_grads, batch["obs"], hp.dsp, progress, act)
         return state.replace(params=params, opt_state=opt_state, pruners=pruners), dict(aux, loss=loss)
 
     def iteration_step(state: DQNState, iteration, hp: DQNHParams):
@@ -223,7 +250,8 @@ def make_train(config: DQNConfig, progress_callback=None):
         pruners = prune_networks(new.params, new.pruners, hp.dsp, iteration, n_iter)
         params, opt_state = apply_masks(new.params, new.opt_state, pruners)
         refresh = iteration % config.target_update_every == 0
-        target = jax.tree.map(lambda t, p: jnp.where(refresh, p, t), new.target_params, params)
+        target = jax.tree.map(lambda t, p: jnp.where(refresh, hp.tau * p + (1.0 - hp.tau) * t, t),
+                              new.target_params, params)
         target = {"q": apply_param_mask(target["q"], pruner_param_mask(params["q"], pruners["q"]))}
 
         diverged = state.diverged | ~all_finite(losses["loss"], params)

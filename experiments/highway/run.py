@@ -24,7 +24,7 @@ import jax
 import numpy as np
 
 from dspjax.agents.dqn import DQNConfig, DQNHParams, make_train
-from dspjax.pruning import THRESHOLD_NAMES
+from dspjax.pruning import THRESHOLD_NAMES, DSPHParams
 from dspjax.train import build_population, run_population
 from dspjax.train.report import draw_plots
 from dspjax.train.run_dir import write_run
@@ -46,7 +46,10 @@ def main():
                        total_timesteps=args.steps, buffer_size=15_000, learning_starts=200,
                        batch_size=32, train_every=1, target_update_every=50,
                        hidden_sizes=(256, 256), eval_episodes=10)
-    base = DQNHParams(lr=5e-4, gamma=0.8, eps_start=1.0, eps_end=0.05, eps_fraction=0.7)
+    # Pinned in full: this experiment predates DQN's CartPole-tuned defaults (soft target updates,
+    # lr decay, DQN_DSP), and its results came from a hard target copy and DSPHParams' defaults.
+    base = DQNHParams(lr=5e-4, gamma=0.8, eps_start=1.0, eps_end=0.05, eps_fraction=0.7,
+                      lr_decay=0.0, tau=1.0, dsp=DSPHParams())
     members, labels = [], []
     for label, sweep in GROUPS:
         for m in build_population(base, sweep, range(args.seeds)):
