@@ -105,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
                             metavar=METAVARS.get(opt.field, "N"),
                             help=f"{opt.help}{_only(owners)}{default}")
     tr.add_argument("--method", default="dsp",
-                    help=f"method or baseline: {', '.join(METHOD_PRESETS)} (METHOD.md §7)")
+                    help=f"method or baseline: {', '.join(METHOD_PRESETS)} (METHOD.md §7); a "
+                         "baseline's own settings (dense: λ 0, no pruning; random: random "
+                         "importance, λ 0) win over the other options")
     hp_group = tr.add_argument_group("hyperparameters (each may also be swept)")
     for name, (meta, owners) in _hparam_owners().items():
         hp_group.add_argument(f"--{name.replace('_', '-')}", dest=f"hp_{name}", default=None,

@@ -1,9 +1,11 @@
 """Turns run directories into an experiment's results table (Markdown on stdout).
 
-One row per method: evaluation return (mean ± std over seeds, each seed's return being the mean over
-its evaluation episodes) and, when a dense baseline is among the runs, that return as a percentage of
-the dense one; then neurons and weights removed from every network of the agent, the policy
-network first (PPO: actor, then critic; DQN: q), and the compact policy's parameter count.
+One row per method: evaluation return (greedy policy; mean ± std over seeds, each seed's return being
+the mean over its evaluation episodes) and, when a dense baseline is among the runs, that return as a
+percentage of the dense one; the training return at the end (the exploring policy: the mean episode
+return over the last 10 iterations in which episodes ended, averaged over seeds); then neurons and
+weights removed from every network of the agent, the policy network first (PPO: actor, then
+critic; DQN: q), and the compact policy's parameter count.
 
 Usage: python experiments/summarize.py RUN_DIR [RUN_DIR ...] [--reproduce "COMMAND"]
 """
@@ -51,6 +53,7 @@ def main(argv=None):
     head = ["method", "seeds", "return (mean ± std)", "per seed"]
     if dense is not None:
         head.append("% of dense return")
+    head.append("train return at the end")
     for net in nets:
         head += [f"{net} neurons removed", f"{net} weights removed"]
     head.append(f"{policy} parameters (compact / dense)")
@@ -69,10 +72,13 @@ def main(argv=None):
                  f"{ret.mean():.1f} ± {ret.std():.1f}", " / ".join(f"{x:.1f}" for x in ret)]
         if dense is not None:
             cells.append(f"{100 * ret.mean() / dense.mean():.1f} %")
+        cells.append(f"{np.mean([r['train_return_last'] for r in records]):.1f}")
         for net in nets:
             cells += [f"{fig(net, 'neurons_removed'):.1f} %", f"{fig(net, 'weights_removed'):.2f} %"]
         cells.append(f"{params:,.0f} / {records[0][policy]['dense_params']:,}")
         print("| " + " | ".join(cells) + " |")
+    print("\nReturn: the greedy policy, mean over each seed's evaluation episodes. Train return at the end: "
+          "the exploring policy's mean episode return over the last 10 iterations in which episodes ended.")
     if args.reproduce:
         print(f"\nReproduce: `{args.reproduce}` (from the repository root, dspjax installed).")
 

@@ -87,12 +87,16 @@ class Member:
 
 def build_population(base, sweep: dict[str, Sequence], seeds: Sequence[int]) -> list[Member]:
     """Grid product of ``sweep`` (name → values, ``method`` first) times ``seeds``; validates every
-    member before anything is compiled (ConfigError names the field)."""
+    member before anything is compiled (ConfigError names the field).
+
+    A method's preset is applied last, so the fields that define a baseline win over the other
+    values: ``{"method": ["dense", "dsp"], "lam": [2e-5]}`` gives a dense member with λ = 0 and no
+    pruning beside a DSP member with λ = 2e-5 (the grid point records the values each member got)."""
     names = sorted(sweep, key=lambda n: n != "method")
     members = []
     for values in itertools.product(*(sweep[n] for n in names)):
         hp = base
-        for n, v in zip(names, values):
+        for n, v in sorted(zip(names, values), key=lambda nv: nv[0] == "method"):
             hp = set_hparam(hp, n, v)
         hp.validate()
         point = dict(zip(names, values))

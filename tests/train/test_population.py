@@ -7,7 +7,7 @@ import pytest
 
 from dspjax.agents import PPOConfig, PPOHParams, make_train
 from dspjax.hparams import ConfigError
-from dspjax.pruning import NO_PRUNING
+from dspjax.pruning import IMPORTANCE_NAMES, NO_PRUNING
 from dspjax.train import Member, build_population, run_population, stack_hparams
 
 TINY = PPOConfig(num_envs=4, num_steps=16, total_timesteps=4 * 16 * 12, update_epochs=1,
@@ -26,6 +26,17 @@ def test_grid_product_times_seeds_with_method_presets_first():
         dense = m.grid_point["method"] == "dense"
         assert (int(m.hparams.dsp.pruning) == NO_PRUNING) == dense
         assert float(m.hparams.dsp.c_final) == m.grid_point["c_final"]
+
+
+def test_a_methods_preset_wins_over_the_other_values_it_defines():
+    members = build_population(PPOHParams(), {"method": ["dense", "dsp", "random"], "lam": [2e-5],
+                                              "importance": [1], "k_final": [0.2]}, seeds=[0])
+    dense, dsp, random = (m.hparams.dsp for m in members)
+    assert float(dense.lam) == 0.0 and int(dense.pruning) == NO_PRUNING
+    assert members[0].grid_point["lam"] == 0.0
+    assert float(dsp.lam) == np.float32(2e-5) and int(dsp.importance) == 1
+    assert IMPORTANCE_NAMES[int(random.importance)] == "random" and float(random.lam) == 0.0
+    assert float(random.k_final) == np.float32(0.2)  # not part of the preset: the given value
 
 
 def test_a_bad_member_is_refused_before_anything_compiles():
