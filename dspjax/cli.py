@@ -125,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("run_dir")
     ev.add_argument("--episodes", type=_int, default=10)
     ev.add_argument("--seed", type=_int, default=0)
+    ev.add_argument("--policy", choices=("greedy", "sample"), default="greedy",
+                    help="greedy: the argmax action (default); sample: actions drawn from the "
+                         "actor's softmax, the stochastic policy PPO trains (ppo only)")
     ev.add_argument("--video", default=None, metavar="PATH",
                     help="instead of the table, write one episode of the best dense member and "
                          "the best pruned member (compact) side by side to PATH (.gif or .mp4)")
@@ -247,17 +250,25 @@ def cmd_eval(args) -> int:
         raise ConfigError(f"episodes={args.episodes}: must be an integer >= 1")
     cfg, tree = load_run(args.run_dir)
     algo, config = run_algo(cfg)
-    policy = algo.greedy_policy(config.activation)
+    if args.policy == "sample":
+        if algo.sampled_policy is None:
+            raise ConfigError(f"policy=sample: {algo.name}'s policy is its greedy action; "
+                              "sampling is for agents with a stochastic actor (ppo)")
+        policy = algo.sampled_policy(config.activation)
+    else:
+        greedy = algo.greedy_policy(config.activation)
+        policy = lambda params, obs, _: greedy(params, obs)  # noqa: E731
     key = jax.random.PRNGKey(args.seed)
     print(f"dspjax: {algo.name}'s {algo.policy_network} network of {len(cfg['members'])} "
-          f"member(s) on {config.env_id}, {args.episodes} episode(s) each", file=sys.stderr)
+          f"member(s) on {config.env_id}, {args.episodes} episode(s) each, {args.policy} policy",
+          file=sys.stderr)
 
     with _bridged_envs():
         env = config_vec_env(config, args.episodes)  # one env (and worker pool) for every call
 
         @jax.jit
         def episodes(params):
-            return evaluate_policy(lambda _: env, lambda obs: policy(params, obs), key,
+            return evaluate_policy(lambda _: env, lambda obs, k: policy(params, obs, k), key,
                                    args.episodes)
 
         print(f"{'#':>3}  {'seed':>4}  {'masked return':>13}  {'compact return':>14}  "
@@ -278,6 +289,9 @@ def cmd_eval(args) -> int:
 
 def _eval_video(args) -> int:
     from dspjax.train.video import check_video_path, record_video
+    if args.policy != "greedy":
+        raise ConfigError(f"policy={args.policy}: a video shows the greedy policy; drop --policy "
+                          "or --video")
     path = check_video_path(args.video)
     panels = record_video(args.run_dir, path, args.video_seed)
     for side, p in zip(("left", "right") if len(panels) > 1 else ("",), panels):

@@ -18,12 +18,20 @@ from pathlib import Path
 import numpy as np
 
 
+def row_label(method: str, run_dir, methods_per_dir: dict) -> str:
+    """A row's name: the method, and the run directory's name when another directory has it too."""
+    shared = sum(method in methods for methods in methods_per_dir.values()) > 1
+    return f"{method} ({Path(run_dir).name})" if shared else method
+
+
 def rows_by_method(run_dirs):
+    summaries = {d: json.loads((Path(d) / "summary.json").read_text()) for d in run_dirs}
+    methods = {d: {r["grid_point"].get("method", "dsp") for r in s["members"]} for d, s in summaries.items()}
     by_method = defaultdict(list)
-    for run_dir in run_dirs:
-        summary = json.loads((Path(run_dir) / "summary.json").read_text())
+    for run_dir, summary in summaries.items():
         for record in summary["members"]:
-            by_method[record["grid_point"].get("method", "dsp")].append((summary, record))
+            label = row_label(record["grid_point"].get("method", "dsp"), run_dir, methods)
+            by_method[label].append((summary, record))
     return by_method
 
 

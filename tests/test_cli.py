@@ -134,6 +134,26 @@ def test_eval_plays_the_masked_and_the_compact_policy(run_dir, capsys):
         assert masked == compact_  # same greedy policy, physically smaller
 
 
+def test_eval_can_sample_from_the_actor_instead_of_taking_its_argmax(run_dir, capsys):
+    assert main(["eval", str(run_dir), "--episodes", "3", "--policy", "sample"]) == 0
+    captured = capsys.readouterr()
+    assert "sample policy" in captured.err
+    rows = [line.split() for line in captured.out.splitlines()[1:]]
+    assert len(rows) == 4
+    for row in rows:
+        assert float(row[2]) == float(row[3])  # the same draws from the same softmax, smaller
+
+
+def test_eval_refuses_to_sample_a_dqn_policy_or_a_video(run_dir, dqn_run_dir, tmp_path, capsys):
+    for argv, field in (([str(dqn_run_dir), "--policy", "sample"], "policy=sample: dqn's policy"),
+                        ([str(run_dir), "--policy", "sample", "--video", str(tmp_path / "v.gif")],
+                         "policy=sample: a video shows the greedy policy")):
+        assert main(["eval", *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and field in err
+    assert not (tmp_path / "v.gif").exists()
+
+
 def _drawn(gif) -> bool:
     """Whether the panels of a GIF's second frame (below the captions) show a picture."""
     gif.seek(1)

@@ -21,7 +21,7 @@ def make_greedy_evaluate(config, action_values):
     ``config.eval_episodes`` episodes of ``config.env_id``."""
     def evaluate(state, key):
         return evaluate_policy(lambda n: config_vec_env(config, n),
-                               lambda obs: jnp.argmax(action_values(state.params, obs), -1),
+                               lambda obs, _: jnp.argmax(action_values(state.params, obs), -1),
                                key, config.eval_episodes)
     return evaluate
 

@@ -277,3 +277,9 @@ def greedy_policy(activation: str = "tanh"):
     return lambda params, obs: jnp.argmax(mlp_apply(params, obs, activation)[0], -1)
 
 
+def sampled_policy(activation: str = "tanh"):
+    """``policy(actor_params, obs, key) -> actions`` drawn from the actor's softmax: the
+    stochastic policy PPO trains, as opposed to its argmax."""
+    return lambda params, obs, key: jax.random.categorical(key, mlp_apply(params, obs, activation)[0])
+
+

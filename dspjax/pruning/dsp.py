@@ -45,6 +45,9 @@ class DSPHParams:
     delta: float = hparam(0.1, low=0.0, low_open=True, help="δ in α = 1 − s + δ (§3)")
     beta: float = hparam(0.1, low=0.0, high=1.0, low_open=True, help="EMA rate β of importance (§2)")
     reg_warmup: float = hparam(0.1, low=0.0, high=1.0, help="fraction of training over which λ_t ramps up (§3)")
+    reg_end: float = hparam(1.0, low=0.0, high=1.0, low_open=True,
+                            help="fraction of training from which λ_t = 0 (1: never; prune_end: no shrinking "
+                                 "once the mask is final; our option beyond §3)")
     importance: int = hparam(0, choices=IMPORTANCE_NAMES, help="importance measure (§2); none = plain group lasso, random = random structured baseline")
     penalty_form: int = hparam(LOSS, choices=PENALTY_FORMS, help="regularizer as a loss term or a proximal step (§3)")
     pruning: int = hparam(STRUCTURED, choices=PRUNING_NAMES, help="what is pruned: none (dense), neurons (structured), single weights (unstructured GMP, §7)")
@@ -107,7 +110,7 @@ def _alphas(state: PrunerState, hp: DSPHParams):
 
 def regularizer_loss(params, state: PrunerState, hp: DSPHParams, progress):
     """``R(θ)`` as a loss term at training fraction ``progress`` (0 in proximal form)."""
-    lam_t = regularization_strength(hp.lam, progress, hp.reg_warmup)
+    lam_t = regularization_strength(hp.lam, progress, hp.reg_warmup, hp.reg_end)
     lam_t = jnp.where(hp.penalty_form == LOSS, lam_t, 0.0)
     return group_sparse_penalty(params, _alphas(state, hp), lam_t)
 
@@ -125,7 +128,7 @@ def mask_gradients(grads, params, state: PrunerState):
 
 def proximal_step(params, state: PrunerState, hp: DSPHParams, progress, step_size):
     """Group soft-threshold after an optimiser step with step size ``η`` (proximal form only)."""
-    lam_t = regularization_strength(hp.lam, progress, hp.reg_warmup)
+    lam_t = regularization_strength(hp.lam, progress, hp.reg_warmup, hp.reg_end)
     lam_t = jnp.where(hp.penalty_form == PROXIMAL, lam_t, 0.0)
     return proximal_group_shrink(params, _alphas(state, hp), lam_t, step_size)
 

@@ -5,6 +5,10 @@
 ``α`` is a constant each step (stop-gradient). ``importance = none`` gives ``α = 1`` (plain group
 lasso). ``λ_t`` ramps linearly from 0 to ``λ`` over the first ``reg_warmup`` of training. The
 penalty is either a loss term or (``proximal``) a group soft-threshold after each optimiser step.
+
+Our option beyond §3: ``reg_end`` < 1 turns the penalty off (``λ_t = 0``) from that fraction of
+training on. Set to ``prune_end``, it stops shrinking the surviving neurons once the mask is final:
+after the last pruning step the penalty can no longer remove a neuron, only damp the network.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ PENALTY_FORMS = ("loss", "proximal")
 LOSS, PROXIMAL = range(len(PENALTY_FORMS))
 
 
-def regularization_strength(lam, progress, reg_warmup):
-    """``λ_t``: linear ramp from 0 at progress 0 to ``λ`` at progress ``reg_warmup``."""
+def regularization_strength(lam, progress, reg_warmup, reg_end=1.0):
+    """``λ_t``: linear ramp from 0 at progress 0 to ``λ`` at progress ``reg_warmup``, and 0 from
+    progress ``reg_end`` on (``reg_end = 1``: never switched off)."""
     ramp = jnp.where(reg_warmup > 0, progress / jnp.maximum(reg_warmup, 1e-12), 1.0)
-    return lam * jnp.clip(ramp, 0.0, 1.0)
+    on = (progress < reg_end) | (reg_end >= 1.0)
+    return jnp.where(on, lam * jnp.clip(ramp, 0.0, 1.0), 0.0)
 
 
 def penalty_weights(scores, neuron_masks, delta, importance_kind):

@@ -1,7 +1,8 @@
 """The agents the command line and run directories know, each described once.
 
 An ``Algo`` names an agent's static config and hyperparameter classes, its ``make_train``, the
-networks it prunes (the policy network first), a greedy policy of that network, and the static
+networks it prunes (the policy network first), a greedy policy of that network (and a sampling
+one for a stochastic actor), and the static
 options the CLI exposes as ``--flag -> config field``. Everything above ``dspjax.agents`` (run
 directories, reports, evaluation, videos) reads an agent through this table, never by name.
 """
@@ -59,6 +60,7 @@ class Algo:
     networks: tuple[str, ...]        # every pruned network, the policy network first
     greedy_policy: Callable          # activation -> policy(params of the policy network, obs)
     options: tuple[Option, ...]      # static options of the CLI, the common ones included
+    sampled_policy: Callable | None = None  # activation -> policy(params, obs, key); None: greedy only
 
     @property
     def policy_network(self) -> str:
@@ -86,7 +88,7 @@ ALGOS = {
                     Option("--num-steps", "num_steps", "int", "steps per env per rollout"),
                     Option("--epochs", "update_epochs", "int", "epochs over each rollout"),
                     Option("--minibatches", "num_minibatches", "int", "minibatches per epoch"),
-                )),
+                ), sampled_policy=ppo.sampled_policy),
     "dqn": Algo("dqn", dqn.DQNConfig, dqn.DQNHParams, dqn.make_train, ("q",), greedy_argmax,
                 COMMON_OPTIONS + (
                     Option("--buffer-size", "buffer_size", "int", "replay buffer capacity"),

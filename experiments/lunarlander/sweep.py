@@ -8,7 +8,8 @@ and, for one setting, pruned too; beside the dense baseline. 1M steps, PPO setti
 ``experiments/lunarlander/run.sh``.
 
 Usage: python experiments/lunarlander/sweep.py --round N > experiments/lunarlander/sweep_roundN.md
-(about 4 minutes on one H100 with 16 CPU cores for the environments; the machine is printed).
+(rounds 1-2: a few minutes on one H100 with 16 CPU cores for the environments; round 6: 10 minutes
+on 2 CPU cores; the machine is printed). The chosen schedule is confirmed by ``run.sh``.
 """
 
 import argparse
@@ -19,11 +20,12 @@ import jax
 import numpy as np
 
 from dspjax.agents.ppo import PRUNE_CRITIC_NAMES, PPOConfig, PPOHParams, make_train
-from dspjax.pruning import PENALTY_FORMS, THRESHOLD_NAMES
+from dspjax.pruning import IMPORTANCE_NAMES, PENALTY_FORMS, THRESHOLD_NAMES
 from dspjax.train import build_population, run_population
 
 OFF, ON = (PRUNE_CRITIC_NAMES.index(n) for n in ("off", "on"))
 SCHEDULE = THRESHOLD_NAMES.index("schedule")
+OUTPUT, TAYLOR = (IMPORTANCE_NAMES.index(n) for n in ("output", "taylor"))
 PROXIMAL = PENALTY_FORMS.index("proximal")
 WINDOWS = [(0.2, 0.6), (0.2, 0.8), (0.4, 0.6), (0.4, 0.8)]
 
@@ -68,13 +70,25 @@ ROUNDS = {
     + [("k 0.1, window 0.1–0.9", {"method": ["dsp"], "prune_critic": [OFF],
                                   "threshold_rule": [SCHEDULE], "lam": [0.0], "k_final": [0.1],
                                   "prune_start": [0.1], "prune_end": [0.9]}, [0])],
-    # Round 5 (2-CPU, 1M steps): beyond ~75 % removed the actor fails at 300k steps (round 4).
+    # Round 5 (2-CPU, 1M steps; not run, round 6 replaced it): beyond ~75 % removed the actor fails
+    # at 300k steps (round 4).
     # Prune early and leave 60 % of training to recover.
     5: lambda: [("dense", {"method": ["dense"]}, [0])]
     + [(f"k {k:g}, λ {lam:g}", {"method": ["dsp"], "prune_critic": [OFF],
                                 "threshold_rule": [SCHEDULE], "lam": [lam], "k_final": [k],
                                 "prune_start": [0.1], "prune_end": [0.4]}, [0])
        for k, lam in ((0.1, 0.0), (0.1, 2e-6), (0.25, 0.0))],
+    # Round 6 (2-CPU, 1M steps): round 1's 1M-step runs all used λ = 2e-4, which alone costs a
+    # lot (round 3); the default taylor importance ranks neurons by a noisy clipped-surrogate
+    # gradient. Small λ, prune early (0.05–0.35) to 9 % kept, then recover for 65 % of training;
+    # output importance (how much a neuron moves the logits) against taylor.
+    6: lambda: [("dense", {"method": ["dense"]}, [0])]
+    + [(f"{name}, window {s:g}–{e:g}", {"method": ["dsp"], "prune_critic": [OFF],
+                                       "threshold_rule": [SCHEDULE], "importance": [imp],
+                                       "lam": [2e-5], "k_final": [0.09], "prune_start": [s],
+                                       "prune_end": [e]}, [0])
+       for name, imp, s, e in (("output", OUTPUT, 0.05, 0.35), ("taylor", TAYLOR, 0.05, 0.35),
+                               ("output", OUTPUT, 0.2, 0.5))],
 }
 WINDOW2 = {"prune_start": [0.3], "prune_end": [0.7]}
 
@@ -110,7 +124,8 @@ def main():
         level = "–" if label == "dense" else (
             f"k {float(d.k_final):g}" if int(d.threshold_rule) == SCHEDULE else f"c {float(d.c_final):g}")
         window = "–" if label == "dense" else f"{float(d.prune_start):g}–{float(d.prune_end):g}"
-        print(f"| {label} | {window} | {0.0 if label == 'dense' else float(d.lam):g} | {level} | {m.seed} | {result.eval_returns[i].mean():.1f} "
+        lam = 0.0 if label == "dense" else float(d.lam)
+        print(f"| {label} | {window} | {lam:g} | {level} | {m.seed} | {result.eval_returns[i].mean():.1f} "
               f"| {train:.1f} | {int(result.metrics['actor_alive_neurons'][i, -1])} "
               f"| {int(result.metrics['critic_alive_neurons'][i, -1])} |")
     print(f"\nReproduce: `python experiments/lunarlander/sweep.py --round {args.round} --steps {args.steps} > "

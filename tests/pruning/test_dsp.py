@@ -100,8 +100,9 @@ def test_regularizer_loss_matches_numpy(importance, progress, make_mlp):
     lam_t = 0.3 * min(progress / 0.1, 1.0)
     expected = lam_t * np_penalty(params, np_alphas(state, 0.2, importance))
     np.testing.assert_allclose(regularizer_loss(params, state, hp, progress), expected, rtol=1e-5, atol=1e-8)
-    # the proximal form adds no loss term
+    # the proximal form adds no loss term, and none is added from reg_end on
     assert float(regularizer_loss(params, state, hp.replace(penalty_form=PROXIMAL), 0.5)) == 0.0
+    assert float(regularizer_loss(params, state, hp.replace(reg_end=0.4), 0.5)) == 0.0
 
 
 def test_regularizer_loss_gradient_is_finite_with_pruned_zero_groups(make_mlp):
@@ -392,9 +393,9 @@ def test_default_hparams_and_presets_validate():
 
 @pytest.mark.parametrize("field,value", [
     ("c_final", 2.0), ("c_final", -0.1), ("lam", -1.0), ("delta", 0.0), ("beta", 1.5), ("beta", 0.0),
-    ("k_final", 0.0), ("gmp_sparsity", 1.0), ("reg_warmup", 1.1), ("prune_every", 0), ("min_alive", 0),
+    ("k_final", 0.0), ("gmp_sparsity", 1.0), ("reg_warmup", 1.1), ("reg_end", 0.0), ("prune_every", 0),
     ("importance", len(IMPORTANCE_NAMES)), ("threshold_rule", 3), ("pruning", -1), ("penalty_form", 2),
-    ("lam", float("nan")), ("tau_final", float("inf")),
+    ("lam", float("nan")), ("tau_final", float("inf")), ("min_alive", 0),
 ])
 def test_validate_rejects_out_of_range_values_naming_the_field(field, value):
     with pytest.raises(ConfigError, match=field):

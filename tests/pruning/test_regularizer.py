@@ -80,6 +80,13 @@ def test_regularization_strength_linear_warmup():
     np.testing.assert_allclose(regularization_strength(lam, 0.3, 0.0), lam)
 
 
+def test_regularization_strength_is_switched_off_from_reg_end():
+    lam = 0.5
+    for progress, expected in [(0.05, 0.25), (0.34, 0.5), (0.35, 0.0), (0.9, 0.0)]:
+        np.testing.assert_allclose(regularization_strength(lam, progress, 0.1, 0.35), expected, rtol=1e-6)
+    np.testing.assert_allclose(regularization_strength(lam, 1.0, 0.1, 1.0), lam)  # 1: never off
+
+
 @pytest.mark.parametrize("kind", range(len(IMPORTANCE_NAMES)))
 def test_penalty_weights(kind):
     scores = (jnp.array([0.0, 0.5, 1.0, 0.2]), jnp.array([1.0, 0.3]))

@@ -46,6 +46,20 @@ def test_greedy_policy_is_the_argmax_of_the_policy_networks_output(name):
     np.testing.assert_array_equal(np.asarray(actions), out.argmax(-1))
 
 
+def test_ppo_samples_from_the_actors_softmax_and_dqn_has_no_sampled_policy():
+    params = init_mlp(jax.random.PRNGKey(0), (4, 8, 3))
+    obs = np.asarray(jax.random.normal(jax.random.PRNGKey(1), (1, 4)))
+    logits = np.tanh(obs @ np.asarray(params[0]["kernel"]) + np.asarray(params[0]["bias"])) \
+        @ np.asarray(params[1]["kernel"]) + np.asarray(params[1]["bias"])
+    probs = np.exp(logits[0] - logits[0].max())
+    probs /= probs.sum()
+    sample = jax.vmap(lambda k: ALGOS["ppo"].sampled_policy("tanh")(params, obs, k)[0])
+    actions = np.asarray(sample(jax.random.split(jax.random.PRNGKey(2), 20_000)))
+    freq = np.bincount(actions, minlength=3) / len(actions)
+    np.testing.assert_allclose(freq, probs, atol=0.015)  # 20k draws: std <= 0.0036 per action
+    assert ALGOS["dqn"].sampled_policy is None
+
+
 def test_config_from_a_run_directory_dict():
     algo = get_algo("dqn")
     saved = dataclasses.asdict(DQNConfig(hidden_sizes=(8, 4), buffer_size=64))
