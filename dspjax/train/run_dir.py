@@ -2,7 +2,8 @@
 
     config.json      the agent (``algo``) and its networks, resolved static config, base
                      hyperparameters, sweep, seeds, members
-    metrics.csv      per member and iteration: return, losses, alive neurons, compression
+    metrics.csv      per member and iteration: return, losses, alive neurons, compression (runs
+                     longer than 2,000 iterations: per block of iterations, 2,000 rows at most)
     summary.json     per member: final return over evaluation episodes and compression figures
                      of every network of the agent (actor and critic, or q)
     checkpoint/      orbax checkpoint of the final networks and masks of every member
@@ -91,15 +92,41 @@ def write_run(run_dir, algo: str, config, base_hp, sweep: dict, seeds, result: P
     return summary
 
 
-def write_metrics_csv(path, result: PopulationResult) -> None:
+MAX_CSV_ROWS_PER_MEMBER = 2_000
+
+
+def block_metrics(metrics: dict, block: int) -> tuple[np.ndarray, dict]:
+    """Per-iteration metrics ``(members, iterations)`` merged into blocks of ``block`` iterations
+    (the last one may be shorter): ``episodes`` summed, ``episode_return`` the mean over the
+    block's episodes, every other metric its value at the block's last iteration. Returns the
+    blocks' last iterations and the merged metrics."""
+    n_iter = next(iter(metrics.values())).shape[1]
+    if block <= 1:
+        return np.arange(n_iter), metrics
+    starts = np.arange(0, n_iter, block)
+    last = np.minimum(starts + block, n_iter) - 1
+    out = {k: np.asarray(v)[:, last] for k, v in metrics.items()}
+    if "episodes" in metrics:
+        episodes = np.asarray(metrics["episodes"], np.float64)
+        out["episodes"] = np.add.reduceat(episodes, starts, axis=1).astype(np.asarray(metrics["episodes"]).dtype)
+        if "episode_return" in metrics:
+            total = np.add.reduceat(episodes * np.asarray(metrics["episode_return"], np.float64), starts, axis=1)
+            out["episode_return"] = total / np.maximum(out["episodes"], 1)
+    return last, out
+
+
+def write_metrics_csv(path, result: PopulationResult, max_rows: int = MAX_CSV_ROWS_PER_MEMBER) -> None:
+    """One row per member and iteration, or, past ``max_rows`` iterations, per block of
+    iterations (``block_metrics``; the ``iteration`` column is the block's last one)."""
     names = sorted(result.metrics)
     n_iter = result.metrics[names[0]].shape[1]
+    iterations, metrics = block_metrics(result.metrics, -(-n_iter // max_rows))
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["member", "seed", "iteration"] + names)
         for m in result.members:
-            for t in range(n_iter):
-                w.writerow([m.index, m.seed, t] + [_fmt(result.metrics[k][m.index, t]) for k in names])
+            for j, t in enumerate(iterations):
+                w.writerow([m.index, m.seed, int(t)] + [_fmt(metrics[k][m.index, j]) for k in names])
 
 
 def _fmt(x):

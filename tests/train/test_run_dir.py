@@ -10,7 +10,7 @@ from dspjax.agents import PPOConfig, PPOHParams, make_train
 from dspjax.hparams import ConfigError
 from dspjax.train import build_population, run_population
 from dspjax.train.report import draw_plots, format_table
-from dspjax.train.run_dir import load_run, read_metrics_csv, write_run
+from dspjax.train.run_dir import block_metrics, load_run, read_metrics_csv, write_metrics_csv, write_run
 
 TINY = PPOConfig(num_envs=4, num_steps=16, total_timesteps=4 * 16 * 10, update_epochs=1,
                  num_minibatches=2, hidden_sizes=(12, 6), eval_episodes=3)
@@ -47,6 +47,34 @@ def test_metrics_csv_reads_back_what_was_trained(written):
     assert table["episode_return"].shape == (4, TINY.num_iterations)
     np.testing.assert_allclose(table["episode_return"], result.metrics["episode_return"], rtol=1e-5)
     np.testing.assert_array_equal(table["actor_alive_neurons"], result.metrics["actor_alive_neurons"])
+
+
+def test_long_runs_are_logged_in_blocks_of_iterations():
+    rng = np.random.default_rng(0)
+    episodes = rng.integers(0, 3, size=(2, 10))
+    returns = np.where(episodes > 0, rng.normal(size=(2, 10)), 0.0)
+    alive = np.cumsum(-rng.integers(0, 2, size=(2, 10)), axis=1) + 20
+    last, merged = block_metrics({"episodes": episodes, "episode_return": returns, "alive": alive}, 4)
+    np.testing.assert_array_equal(last, [3, 7, 9])
+    for i in range(2):
+        for j, (a, b) in enumerate([(0, 4), (4, 8), (8, 10)]):
+            n = episodes[i, a:b].sum()
+            assert merged["episodes"][i, j] == n
+            expected = (episodes[i, a:b] * returns[i, a:b]).sum() / n if n else 0.0
+            assert merged["episode_return"][i, j] == pytest.approx(expected)
+            assert merged["alive"][i, j] == alive[i, b - 1]
+    same_last, same = block_metrics({"episodes": episodes}, 1)
+    assert same["episodes"] is episodes and list(same_last) == list(range(10))
+
+
+def test_metrics_csv_has_at_most_max_rows_per_member(written, tmp_path):
+    _, result, _ = written
+    write_metrics_csv(tmp_path / "metrics.csv", result, max_rows=4)
+    table = read_metrics_csv(tmp_path / "metrics.csv")
+    n_iter = TINY.num_iterations   # 10: blocks of 3 iterations, the last one shorter
+    np.testing.assert_array_equal(table["iteration"][0], [2, 5, 8, 9])
+    np.testing.assert_array_equal(table["actor_alive_neurons"], result.metrics["actor_alive_neurons"][:, [2, 5, 8, 9]])
+    np.testing.assert_array_equal(table["episodes"].sum(1), result.metrics["episodes"][:, :n_iter].sum(1))
 
 
 def test_config_and_checkpoint_round_trip(written):
