@@ -250,14 +250,7 @@ def cmd_eval(args) -> int:
         raise ConfigError(f"episodes={args.episodes}: must be an integer >= 1")
     cfg, tree = load_run(args.run_dir)
     algo, config = run_algo(cfg)
-    if args.policy == "sample":
-        if algo.sampled_policy is None:
-            raise ConfigError(f"policy=sample: {algo.name}'s policy is its greedy action; "
-                              "sampling is for agents with a stochastic actor (ppo)")
-        policy = algo.sampled_policy(config.activation)
-    else:
-        greedy = algo.greedy_policy(config.activation)
-        policy = lambda params, obs, _: greedy(params, obs)  # noqa: E731
+    policy = algo.evaluation_policy(args.policy, config.activation)
     key = jax.random.PRNGKey(args.seed)
     print(f"dspjax: {algo.name}'s {algo.policy_network} network of {len(cfg['members'])} "
           f"member(s) on {config.env_id}, {args.episodes} episode(s) each, {args.policy} policy",

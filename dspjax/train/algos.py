@@ -66,6 +66,17 @@ class Algo:
     def policy_network(self) -> str:
         return self.networks[0]
 
+    def evaluation_policy(self, kind: str, activation: str) -> Callable:
+        """``policy(params, obs, key) -> actions`` of the policy network: ``greedy`` (the key is
+        unused) or ``sample``; ConfigError for ``sample`` when the agent has no stochastic actor."""
+        if kind == "sample":
+            if self.sampled_policy is None:
+                raise ConfigError(f"policy=sample: {self.name}'s policy is its greedy action; "
+                                  "sampling is for agents with a stochastic actor (ppo)")
+            return self.sampled_policy(activation)
+        greedy = self.greedy_policy(activation)
+        return lambda params, obs, _: greedy(params, obs)
+
     def config(self, **fields):
         """The config class with ``fields`` set (lists become tuples, unknown keys are refused)."""
         known = {f.name for f in dataclasses.fields(self.config_cls)}

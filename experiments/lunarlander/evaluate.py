@@ -20,7 +20,6 @@ import numpy as np
 
 from dspjax.envs import close_host_envs, config_vec_env, evaluate_policy
 from dspjax.pruning import compact
-from dspjax.train.algos import get_algo
 from dspjax.train.run_dir import load_run, member_network, run_algo
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
@@ -31,9 +30,8 @@ def member_returns(run_dir, episodes: int, seed: int):
     """``[(method, seed, greedy returns, sampled returns)]`` of every member of a PPO run."""
     cfg, tree = load_run(run_dir)
     algo, config = run_algo(cfg)
-    greedy = algo.greedy_policy(config.activation)
-    policies = {"greedy": lambda p, obs, _: greedy(p, obs),
-                "sampled": get_algo(algo.name).sampled_policy(config.activation)}
+    policies = {"greedy": algo.evaluation_policy("greedy", config.activation),
+                "sampled": algo.evaluation_policy("sample", config.activation)}
     env = config_vec_env(config, episodes)
     key = jax.random.PRNGKey(seed)
     play = {name: jax.jit(lambda params, pol=pol: evaluate_policy(

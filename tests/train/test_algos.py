@@ -44,6 +44,8 @@ def test_greedy_policy_is_the_argmax_of_the_policy_networks_output(name):
     activation = "relu" if name == "dqn" else "tanh"
     actions = ALGOS[name].greedy_policy(activation)(params, obs)
     np.testing.assert_array_equal(np.asarray(actions), out.argmax(-1))
+    keyed = ALGOS[name].evaluation_policy("greedy", activation)(params, obs, jax.random.PRNGKey(3))
+    np.testing.assert_array_equal(np.asarray(keyed), out.argmax(-1))
 
 
 def test_ppo_samples_from_the_actors_softmax_and_dqn_has_no_sampled_policy():
