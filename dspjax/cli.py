@@ -115,7 +115,16 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2,...",
                     help="grid over a hyperparameter (repeatable: grid product); NAME may be method")
     tr.add_argument("--out", default=None, metavar="DIR", help="run directory (default runs/<time>-<env>-<algo>)")
-    tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    tr.add_argument("--no-progress", action="store_true", help="no progress display")
+    runs = tr.add_argument_group("segments, checkpoints and resuming")
+    runs.add_argument("--segment-length", type=_int, default=None, metavar="N",
+                      help="iterations per segment; a checkpoint is saved after each (default: a "
+                           "tenth of the run)")
+    runs.add_argument("--keep-checkpoints", type=_int, default=2, metavar="K",
+                      help="training checkpoints kept in RUN_DIR/checkpoints (default 2)")
+    runs.add_argument("--resume", default=None, metavar="RUN_DIR",
+                      help="go on with an interrupted run from its latest good checkpoint, with "
+                           "the options it was started with (give no others)")
 
     rp = sub.add_parser("report", help="redraw the plots of a run directory")
     rp.add_argument("run_dir")
@@ -139,7 +148,7 @@ def _not_for(kind: str, what: str, algo, owners) -> ConfigError:
     return ConfigError(f"{what} is {kind} of {', '.join(owners)}, not of --algo {algo.name}")
 
 
-def _train_setup(args):
+def _train_setup(args, resuming: bool = False):
     """Everything ``train`` needs, validated; raises ConfigError before anything is compiled."""
     algo = get_algo(args.algo)
     if args.seeds < 1:
@@ -182,24 +191,120 @@ def _train_setup(args):
             raise ConfigError(f"{e} (--algo {algo.name})" if "unknown" in str(e) else str(e)) from None
     seeds = list(range(args.seed_offset, args.seed_offset + args.seeds))
     members = build_population(base, sweep, seeds)
+    if args.segment_length is not None and args.segment_length < 1:
+        raise ConfigError(f"segment_length={args.segment_length}: must be an integer >= 1")
+    if args.keep_checkpoints < 1:
+        raise ConfigError(f"keep_checkpoints={args.keep_checkpoints}: must be an integer >= 1")
     out = Path(args.out) if args.out else Path("runs") / (
         _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         + f"-{config.env_id.replace(':', '_').replace('/', '_')}-{algo.name}")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ConfigError(f"out={str(out)!r}: exists and is not an empty directory; "
-                          "choose a new one (nothing is overwritten)")
+    if not resuming and out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"out={str(out)!r}: exists and is not an empty directory; choose a new "
+                          "one (nothing is overwritten), or go on with an interrupted run there: "
+                          f"dspjax train --resume {out}")
     swept = {k: v for k, v in sweep.items() if len(v) > 1 or k == "method"}
     return algo, config, base, swept, seeds, members, out
 
 
+RESUMABLE_ARGS = ("no_progress",)  # what --resume may be given beside the run directory
+
+
+def _resume_args(args):
+    """The arguments an interrupted run was started with (its ``config.json``), checked: a run
+    of another dspjax version, a finished run or other options given beside ``--resume`` are
+    ConfigErrors."""
+    from dspjax.train.run_dir import read_run_config
+    run_dir = Path(args.resume)
+    cfg = read_run_config(run_dir)
+    given = [k for k, v in vars(args).items() if k not in ("command", "resume", *RESUMABLE_ARGS)
+             and v != build_parser().parse_args(["train"]).__dict__.get(k)]
+    if given:
+        flags = ", ".join("--" + k.removeprefix("opt_").removeprefix("hp_").replace("_", "-")
+                          for k in given)
+        raise ConfigError(f"resume: {flags} cannot be changed on resume; the run goes on with the "
+                          "options it was started with (only --no-progress may be given)")
+    if "train_args" not in cfg:
+        raise ConfigError(f"resume={str(run_dir)!r}: its config.json has no command line to resume "
+                          "(written by a dspjax without checkpoints)")
+    from dspjax import __version__
+    if cfg.get("dspjax_version") != __version__:
+        raise ConfigError(f"resume={str(run_dir)!r}: written by dspjax {cfg.get('dspjax_version')}, "
+                          f"this is {__version__}; resume it with that version")
+    if (run_dir / "summary.json").is_file():
+        raise ConfigError(f"resume={str(run_dir)!r}: the run is already finished (summary.json); "
+                          f"see dspjax report {run_dir}")
+    saved = argparse.Namespace(**cfg["train_args"])
+    saved.out, saved.resume, saved.no_progress = str(run_dir), str(run_dir), args.no_progress
+    saved.opt_hidden_sizes = tuple(saved.opt_hidden_sizes) if saved.opt_hidden_sizes else None
+    return saved, cfg
+
+
 def cmd_train(args) -> int:
+    import os
+
+    from dspjax.envs import close_host_envs
+    from dspjax.train.checkpoints import IncompatibleCheckpoint, TrainingCheckpoints
+    from dspjax.train.population import TrainingStopped
     from dspjax.train.report import draw_plots, format_table
-    from dspjax.train.run_dir import write_run
-    algo, config, base, sweep, seeds, members, out = _train_setup(args)
+    from dspjax.train.run_dir import run_config, start_run, write_metrics_csv, write_run
+    from dspjax.train.stopping import StopNow, StopOnSignal, announce_stop
+
+    saved_cfg = None
+    if args.resume is not None:
+        args, saved_cfg = _resume_args(args)
+    algo, config, base, sweep, seeds, members, out = _train_setup(args, resuming=saved_cfg is not None)
+    train_args = {k: v for k, v in vars(args).items() if k not in ("resume", "no_progress", "out")}
+    extra = {"train_args": train_args, "segment_length": args.segment_length}
+    cfg = run_config(algo.name, config, base, sweep, seeds, members, algo.networks, **extra)
+    if saved_cfg is not None:
+        if json.loads(json.dumps(cfg)) != saved_cfg:
+            raise ConfigError(f"resume={str(out)!r}: its config.json does not match the run its "
+                              "command line makes now (edited by hand?); it cannot be resumed")
+    else:
+        start_run(out, cfg)
+    checkpoints = TrainingCheckpoints(out / "checkpoints", keep=args.keep_checkpoints)
+    what = "going on with" if saved_cfg else "compiling"
     print(f"dspjax: {algo.name} on {config.env_id}, {len(members)} member(s), "
-          f"{config.total_timesteps:,} steps each; compiling one program...", file=sys.stderr)
-    result = run_population(algo.make_train, config, members, progress=not args.no_progress)
-    summary = write_run(out, algo.name, config, base, sweep, seeds, result, algo.networks)
+          f"{config.total_timesteps:,} steps each; {what} one program... (run directory: {out})",
+          file=sys.stderr)
+
+    def stream_metrics(done, metrics):
+        from dspjax.train.population import PopulationResult
+        partial = PopulationResult(members, metrics, None, None, 0.0, 0.0)
+        write_metrics_csv(out / "metrics.csv", partial, iterations_done=done)
+
+    def resume_hint() -> str:
+        its = checkpoints.iterations()
+        if not its:
+            return "no checkpoint was saved yet; start it again"
+        return (f"checkpoint at iteration {its[-1]} of {config.num_iterations}; go on with: "
+                f"dspjax train --resume {out}")
+
+    stop = StopOnSignal(on_first=announce_stop)
+    try:
+        with stop:
+            result = run_population(algo.make_train, config, members, progress=not args.no_progress,
+                                    segment_length=args.segment_length, checkpoints=checkpoints,
+                                    should_stop=stop, on_segment=stream_metrics)
+    except TrainingStopped:
+        checkpoints.close()
+        print(f"dspjax: stopped by {stop.name}; {resume_hint()}", file=sys.stderr)
+        return stop.exit_code
+    except (StopNow, KeyboardInterrupt):
+        close_host_envs()
+        print(f"\ndspjax: stopped at once; {resume_hint()}", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(stop.exit_code if stop.signum else 130)  # the program may still run: don't wait for it
+    except HostEnvError as e:
+        checkpoints.close()
+        raise HostEnvError(f"{e}; {resume_hint()}") from None
+    except IncompatibleCheckpoint as e:
+        raise ConfigError(f"resume={str(out)!r}: {e}") from None
+    checkpoints.close()
+    if result.resumed_from:
+        print(f"dspjax: went on from the checkpoint at iteration {result.resumed_from}",
+              file=sys.stderr)
+    summary = write_run(out, algo.name, config, base, sweep, seeds, result, algo.networks, **extra)
     draw_plots(out)
     print(format_table(summary))
     print(f"\ncompiled in {result.compile_seconds:.1f}s, trained in {result.run_seconds:.1f}s; "

@@ -31,7 +31,7 @@ from dspjax.agents.dsp_step import (
     keep_unless_diverged,
     prune_networks,
 )
-from dspjax.agents.loop import episode_metrics, make_greedy_evaluate, make_scan_train
+from dspjax.agents.loop import episode_metrics, make_env_restart, make_greedy_evaluate, make_scan_train
 from dspjax.envs import config_vec_env
 from dspjax.hparams import ConfigError, hparam, validate_fields
 from dspjax.networks import ACTIVATIONS, init_mlp, mlp_apply, zero_probes
@@ -264,5 +264,5 @@ def make_train(config: DQNConfig, progress_callback=None):
         metrics.update(compression_metrics(next_state.params, next_state.pruners))
         return next_state, metrics
 
-    return make_scan_train(init, iteration_step, make_greedy_evaluate(config, q_values),
-                           n_iter)
+    return make_scan_train(init, iteration_step, make_greedy_evaluate(config, q_values), n_iter,
+                           make_env_restart(env))

@@ -1,5 +1,10 @@
 """The outer loop every agent shares: ``train(key, hparams)`` as one ``lax.scan`` over
-iterations, a greedy evaluation at the end, and the per-iteration episode figures."""
+iterations, a greedy evaluation at the end, and the per-iteration episode figures.
+
+The same iterations also run in *segments* (``train.segment(length)``): a program that runs
+iterations ``first .. first + length - 1`` of the loop from a given state, so a driver can stop
+between segments (checkpoints, Ctrl-C) and still compute exactly what the one long scan computes.
+"""
 
 from __future__ import annotations
 
@@ -26,15 +31,53 @@ def make_greedy_evaluate(config, action_values):
     return evaluate
 
 
-def make_scan_train(init, iteration_step, evaluate, num_iterations: int):
-    """``train(key, hp) -> (final state, per-iteration metrics, evaluation returns)``."""
+def make_env_restart(env):
+    """``restart(state, key)``: the agent state with its environments reset (new ``obs`` and
+    ``env_state``), for resuming from a checkpoint; ``None`` for environments whose state lives in
+    the JAX state (gymnax), which a checkpoint restores exactly. Host-bridged environments keep
+    their state in worker processes, which a checkpoint cannot hold."""
+    if not getattr(env, "state_on_host", False):
+        return None
+
+    def restart(state, key):
+        obs, env_state = env.reset(key)
+        return state.replace(obs=obs, env_state=env_state)
+    return restart
+
+
+def split_train_key(key):
+    """``(init key, evaluation key)`` of a member's key: the one split both ways of running use."""
+    k_init, k_eval = jax.random.split(key)
+    return k_init, k_eval
+
+
+def make_scan_train(init, iteration_step, evaluate, num_iterations: int, restart_env=None):
+    """``train(key, hp) -> (final state, per-iteration metrics, evaluation returns)``, with its
+    parts as attributes: ``init``, ``evaluate``, ``num_iterations``, ``restart_env`` (see
+    ``make_env_restart``) and ``segment(length)``.
+
+    ``segment(length)`` returns ``run(state, hp, first) -> (state, metrics)`` that runs iterations
+    ``first, ..., first + length - 1``; those at or past ``num_iterations`` are skipped (state
+    unchanged, metrics zero), so one compiled segment also serves a shorter last one. ``first`` is
+    the same for every member, so under ``vmap`` the skip stays a real branch: nothing runs."""
     def train(key, hp):
-        k_init, k_eval = jax.random.split(key)
+        k_init, k_eval = split_train_key(key)
         state = init(k_init, hp)
         state, metrics = jax.lax.scan(lambda s, i: iteration_step(s, i, hp), state,
                                       jnp.arange(num_iterations))
         return state, metrics, evaluate(state, k_eval)
 
-    train.evaluate = evaluate
-    train.init = init
+    def segment(length: int):
+        def run(state, hp, first):
+            shapes = jax.eval_shape(lambda s: iteration_step(s, jnp.asarray(first), hp)[1], state)
+
+            def step(s, i):
+                return jax.lax.cond(
+                    i < num_iterations, lambda s: iteration_step(s, i, hp),
+                    lambda s: (s, jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)), s)
+            return jax.lax.scan(step, state, first + jnp.arange(length))
+        return run
+
+    train.init, train.evaluate, train.segment = init, evaluate, segment
+    train.num_iterations, train.restart_env = num_iterations, restart_env
     return train

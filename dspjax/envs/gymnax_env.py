@@ -26,6 +26,7 @@ class GymnaxVecEnv:
     """``num_envs`` copies of gymnax environment ``env_id`` (static: not a pytree)."""
     env_id: str
     num_envs: int
+    state_on_host = False  # the whole environment state is a JAX pytree (checkpoints hold it)
 
     def __post_init__(self):
         if self.env_id not in gymnax_env_ids():

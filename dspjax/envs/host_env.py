@@ -158,6 +158,7 @@ class HostVecEnv:
     num_envs: int
     env_config: str = ""
     num_workers: int | None = None
+    state_on_host = True  # the environments' state lives in worker processes, not in the JAX state
 
     def __post_init__(self):
         if self.num_workers is not None and self.num_workers < 0:

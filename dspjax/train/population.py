@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -134,6 +135,16 @@ class PopulationResult:
     final_state: Any           # batched agent state (numpy leaves)
     compile_seconds: float
     run_seconds: float
+    resumed_from: int = 0      # iterations a checkpoint had done when this run went on from it
+
+
+class TrainingStopped(Exception):
+    """Training stopped between two segments because ``should_stop()`` said so; the checkpoint
+    of ``iteration`` (if checkpointing) holds everything done."""
+
+    def __init__(self, iteration: int, num_iterations: int):
+        super().__init__(f"stopped after iteration {iteration} of {num_iterations}")
+        self.iteration, self.num_iterations = iteration, num_iterations
 
 
 def member_sharding(num_members: int, devices=None):
@@ -146,44 +157,120 @@ def member_sharding(num_members: int, devices=None):
     return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("members"))
 
 
-def run_population(make_train, config, members: Sequence[Member],
-                   progress: bool = True) -> PopulationResult:
-    """Trains every member in one ``jit(vmap(train))`` call and returns NumPy results."""
-    bar = None
+DEFAULT_SEGMENTS = 10
 
-    def on_iteration(i):
-        nonlocal bar
-        if bar is None:  # opened at the first iteration, so compilation does not skew the ETA
-            from tqdm.auto import tqdm
-            bar = tqdm(total=config.num_iterations, unit="it", dynamic_ncols=True,
-                       desc=f"training {len(members)} member{'s' * (len(members) > 1)}")
-        if int(i) + 1 > bar.n:
-            bar.update(int(i) + 1 - bar.n)
 
-    train = make_train(config, progress_callback=on_iteration if progress else None)
+def default_segment_length(num_iterations: int) -> int:
+    """Iterations per segment when none is given: a tenth of the run (rounded up)."""
+    return max(1, -(-num_iterations // DEFAULT_SEGMENTS))
+
+
+def _wait_interruptibly(tree):
+    """``block_until_ready`` that leaves the main thread in Python while the program runs, so
+    signal handlers (Ctrl-C, SIGTERM) run at once instead of when the program ends."""
+    leaves = [x for x in jax.tree.leaves(tree) if hasattr(x, "is_ready")]
+    while not all(x.is_ready() for x in leaves):
+        time.sleep(0.02)
+    return jax.block_until_ready(tree)
+
+
+def _raise_host_error_first():
+    host_error = take_host_error()  # JAX wraps it; raise the one that names env and step
+    if host_error is not None:
+        raise host_error from None
+
+
+def run_population(make_train, config, members: Sequence[Member], progress: bool = True,
+                   segment_length: int | None = None, checkpoints=None,
+                   should_stop=None, on_segment=None) -> PopulationResult:
+    """Trains every member in one ``jit(vmap(...))`` program and returns NumPy results.
+
+    The iterations run in segments of ``segment_length`` (default: a tenth of the run), one
+    compiled program called again and again, computing exactly what one long scan computes.
+    Between segments: ``checkpoints`` (a ``TrainingCheckpoints``) saves the population state,
+    ``on_segment(iteration, metrics)`` sees the metrics so far, and ``should_stop()`` may stop the
+    run (``TrainingStopped``, after the checkpoint). With ``checkpoints`` holding a checkpoint of
+    this run, training goes on from the newest readable one. ``progress``: a progress display
+    (True: a bar on a terminal, a line every few percent otherwise; or a callable
+    ``(iteration, num_iterations)``)."""
+    from dspjax.agents.loop import split_train_key
+    from dspjax.train.progress import make_progress
+
+    n_iter = config.num_iterations
+    length = int(segment_length or default_segment_length(n_iter))
+    if length < 1:
+        raise ConfigError(f"segment_length={length}: must be an integer >= 1")
+    show = make_progress(progress, n_iter, f"training {len(members)} member{'s' * (len(members) > 1)}")
+    train = make_train(config, progress_callback=show.update if show else None)
     hp, hp_axes = stack_hparams([m.hparams for m in members])
     keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray([m.seed for m in members], jnp.uint32))
     sharding = member_sharding(len(members))
-    if sharding is not None:
-        keys = jax.device_put(keys, sharding)
-        hp = jax.tree.map(lambda x, axis: x if axis is None else jax.device_put(x, sharding),
-                          hp, hp_axes)
-    program = jax.jit(jax.vmap(train, in_axes=(0, hp_axes)))
+    place = (lambda x: x) if sharding is None else (lambda x: jax.device_put(x, sharding))
+    keys = place(keys)
+    hp = jax.tree.map(lambda x, axis: x if axis is None else place(x), hp, hp_axes)
+    k_init, k_eval = jax.vmap(split_train_key)(keys)
+
+    init = jax.jit(jax.vmap(train.init, in_axes=(0, hp_axes)))
+    segment = jax.jit(jax.vmap(train.segment(length), in_axes=(0, hp_axes, None)))
+    evaluate = jax.jit(jax.vmap(train.evaluate))
+    abstract_state = jax.eval_shape(init, k_init, hp)
+    abstract_metrics = jax.eval_shape(segment, abstract_state, hp, 0)[1]
+    metrics = {k: np.zeros((len(members), n_iter), v.dtype) for k, v in abstract_metrics.items()}
+
     t0 = time.perf_counter()
-    compiled = program.lower(keys, hp).compile()
+    compiled_init = init.lower(k_init, hp).compile()
+    compiled_segment = segment.lower(abstract_state, hp, 0).compile()
+    compiled_eval = evaluate.lower(abstract_state, k_eval).compile()
     t1 = time.perf_counter()
+
+    done, state = 0, None
+    if checkpoints is not None:
+        restored = checkpoints.restore_latest(
+            abstract_state, {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in metrics.items()})
+        if restored is not None:
+            for iteration, reason in restored.unreadable:
+                print(f"dspjax: checkpoint at iteration {iteration} cannot be read ({reason}); "
+                      "moved to checkpoints.unreadable/, using the one before it", file=sys.stderr)
+            if restored.state is not None:
+                done, metrics = restored.iteration, restored.metrics
+                state = jax.tree.map(lambda x: place(jnp.asarray(x)), restored.state)
+    resumed_from = done
     try:
-        state, metrics, eval_returns = jax.block_until_ready(compiled(keys, hp))
+        if state is None:
+            state = compiled_init(k_init, hp)
+        elif train.restart_env is not None:  # host environments restart from a fresh reset
+            restart = jax.jit(jax.vmap(train.restart_env))
+            state = restart(state, jax.vmap(jax.random.fold_in, in_axes=(0, None))(k_init, done))
+        if show:
+            show.start(done)
+        while done < n_iter:
+            if should_stop is not None and should_stop():
+                raise TrainingStopped(done, n_iter)
+            state, seg_metrics = compiled_segment(state, hp, done)
+            seg_metrics = _wait_interruptibly(seg_metrics)
+            count = min(length, n_iter - done)
+            for k, v in seg_metrics.items():
+                metrics[k][:, done:done + count] = np.asarray(v)[:, :count]
+            done += count
+            if checkpoints is not None:
+                checkpoints.save(done, state, metrics)
+            if on_segment is not None:
+                on_segment(done, metrics)
+        if should_stop is not None and should_stop():
+            raise TrainingStopped(done, n_iter)
+        eval_returns = _wait_interruptibly(compiled_eval(state, k_eval))
+    except TrainingStopped:
+        raise
     except Exception:
-        host_error = take_host_error()  # JAX wraps it; raise the one that names env and step
-        if host_error is not None:
-            raise host_error from None
+        _raise_host_error_first()
         raise
     finally:
+        if checkpoints is not None:
+            checkpoints.wait()
         close_host_envs()  # bridged environments' workers end with the run
-        if bar is not None:
-            bar.close()
+        if show:
+            show.close()
     t2 = time.perf_counter()
     to_np = lambda tree: jax.tree.map(np.asarray, tree)
-    return PopulationResult(list(members), to_np(metrics), np.asarray(eval_returns),
-                            to_np(state), t1 - t0, t2 - t1)
+    return PopulationResult(list(members), metrics, np.asarray(eval_returns), to_np(state),
+                            t1 - t0, t2 - t1, resumed_from)

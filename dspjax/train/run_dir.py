@@ -1,11 +1,15 @@
 """A run directory: everything one population run leaves behind.
 
     config.json      the agent (``algo``) and its networks, resolved static config, base
-                     hyperparameters, sweep, seeds, members
+                     hyperparameters, sweep, seeds, members, the dspjax version, and the command
+                     line that ``dspjax train --resume`` re-reads; written before compiling
+    checkpoints/     training checkpoints (``checkpoints.py``): the whole population state every
+                     segment, the last few kept; what ``--resume`` goes on from
     metrics.csv      per member and iteration: return, losses, alive neurons, compression (runs
-                     longer than 2,000 iterations: per block of iterations, 2,000 rows at most)
+                     longer than 2,000 iterations: per block of iterations, 2,000 rows at most);
+                     rewritten as each segment finishes
     summary.json     per member: final return over evaluation episodes and compression figures
-                     of every network of the agent (actor and critic, or q)
+                     of every network of the agent (actor and critic, or q); written at the end
     checkpoint/      orbax checkpoint of the final networks and masks of every member
     *.png            plots (``dspjax report`` redraws them)
 """
@@ -21,6 +25,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from dspjax import __version__
 from dspjax.hparams import ConfigError
 from dspjax.pruning import compact, dense_param_count
 from dspjax.train.algos import get_algo
@@ -66,29 +71,55 @@ def summarize(result: PopulationResult, networks) -> list[dict]:
     return rows
 
 
+def run_config(algo: str, config, base_hp, sweep: dict, seeds, members, networks=None, **extra) -> dict:
+    """The content of ``config.json``; ``extra`` keys are added (e.g. the command line)."""
+    networks = tuple(networks or get_algo(algo).networks)
+    return {"algo": algo, "networks": list(networks), "config": dataclasses.asdict(config),
+            "base_hparams": all_hparams(base_hp),
+            "sweep": {k: [str(v) for v in vals] for k, vals in sweep.items()},
+            "seeds": [int(s) for s in seeds],
+            "members": [{"member": m.index, "seed": m.seed, "grid_point": m.grid_point,
+                         "hparams": all_hparams(m.hparams)} for m in members],
+            "dspjax_version": __version__, **extra}
+
+
+def start_run(run_dir, cfg: dict) -> Path:
+    """Makes the run directory and writes ``config.json``, before anything is compiled; a
+    directory that cannot be made or written is a ConfigError naming it."""
+    run_dir = Path(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_atomically(run_dir / "config.json", json.dumps(cfg, indent=2))
+    except OSError as e:
+        raise ConfigError(f"out={str(run_dir)!r}: cannot be written ({e.strerror or e})") from None
+    return run_dir
+
+
+def write_atomically(path, text: str) -> None:
+    """Writes ``text`` to ``path`` through a temporary file renamed over it: a reader (or a run
+    killed mid-write) sees the old file or the new one, never half of one."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def write_run(run_dir, algo: str, config, base_hp, sweep: dict, seeds, result: PopulationResult,
-              networks=None):
+              networks=None, **extra):
     """Writes config, metrics, summary and checkpoint of a finished population run.
 
     ``networks``: the pruned networks to summarise, the policy network first (default: those of
-    the registered agent ``algo``)."""
+    the registered agent ``algo``); ``extra``: more ``config.json`` keys."""
     networks = tuple(networks or get_algo(algo).networks)
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cfg = {"algo": algo, "networks": list(networks), "config": dataclasses.asdict(config),
-           "base_hparams": all_hparams(base_hp),
-           "sweep": {k: [str(v) for v in vals] for k, vals in sweep.items()},
-           "seeds": [int(s) for s in seeds],
-           "members": [{"member": m.index, "seed": m.seed, "grid_point": m.grid_point,
-                        "hparams": all_hparams(m.hparams)} for m in result.members]}
-    (run_dir / "config.json").write_text(json.dumps(cfg, indent=2))
+    run_dir = start_run(run_dir, run_config(algo, config, base_hp, sweep, seeds, result.members,
+                                            networks, **extra))
     write_metrics_csv(run_dir / "metrics.csv", result)
     summary = {"algo": algo, "env_id": config.env_id, "total_timesteps": config.total_timesteps,
                "networks": list(networks), "policy_network": networks[0],
                "compile_seconds": result.compile_seconds, "run_seconds": result.run_seconds,
                "members": summarize(result, networks)}
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     save_checkpoint(run_dir / "checkpoint", result.final_state)
+    write_atomically(run_dir / "summary.json", json.dumps(summary, indent=2))  # last: the run is done
     return summary
 
 
@@ -115,18 +146,23 @@ def block_metrics(metrics: dict, block: int) -> tuple[np.ndarray, dict]:
     return last, out
 
 
-def write_metrics_csv(path, result: PopulationResult, max_rows: int = MAX_CSV_ROWS_PER_MEMBER) -> None:
+def write_metrics_csv(path, result: PopulationResult, max_rows: int = MAX_CSV_ROWS_PER_MEMBER,
+                      iterations_done: int | None = None) -> None:
     """One row per member and iteration, or, past ``max_rows`` iterations, per block of
-    iterations (``block_metrics``; the ``iteration`` column is the block's last one)."""
+    iterations (``block_metrics``; the ``iteration`` column is the block's last one). With
+    ``iterations_done``, only the first that many iterations (a run still training)."""
     names = sorted(result.metrics)
-    n_iter = result.metrics[names[0]].shape[1]
-    iterations, metrics = block_metrics(result.metrics, -(-n_iter // max_rows))
-    with open(path, "w", newline="") as f:
+    n_iter = result.metrics[names[0]].shape[1] if iterations_done is None else iterations_done
+    done = {k: np.asarray(v)[:, :n_iter] for k, v in result.metrics.items()}
+    iterations, metrics = block_metrics(done, -(-n_iter // max_rows))
+    tmp = Path(path).with_name(Path(path).name + ".tmp")
+    with open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["member", "seed", "iteration"] + names)
         for m in result.members:
             for j, t in enumerate(iterations):
                 w.writerow([m.index, m.seed, int(t)] + [_fmt(metrics[k][m.index, j]) for k in names])
+    os.replace(tmp, path)
 
 
 def _fmt(x):
@@ -157,15 +193,24 @@ def save_checkpoint(path, final_state) -> None:
         ckpt.save(os.path.abspath(path), jax.tree.map(np.asarray, tree), force=True)
 
 
-def load_run(run_dir):
-    """``(config_dict, members, checkpoint_tree)`` of a run; ConfigError if it is broken."""
+def read_run_config(run_dir) -> dict:
+    """The ``config.json`` of a run directory; ConfigError if there is none or it is broken."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise ConfigError(f"run_dir={str(run_dir)!r}: no config.json there; not a dspjax run")
     try:
-        cfg = json.loads((run_dir / "config.json").read_text())
+        return json.loads((run_dir / "config.json").read_text())
     except json.JSONDecodeError as e:
         raise ConfigError(f"run_dir={str(run_dir)!r}: config.json is not valid JSON ({e})") from None
+
+
+def load_run(run_dir):
+    """``(config_dict, checkpoint_tree)`` of a finished run; ConfigError if it is broken."""
+    run_dir = Path(run_dir)
+    cfg = read_run_config(run_dir)
+    if not (run_dir / "checkpoint").exists():
+        raise ConfigError(f"run_dir={str(run_dir)!r}: has no final checkpoint (an unfinished run? "
+                          f"go on with it: dspjax train --resume {run_dir})")
     try:
         import orbax.checkpoint as ocp
         with ocp.StandardCheckpointer() as ckpt:
