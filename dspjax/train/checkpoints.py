@@ -42,7 +42,9 @@ class TrainingCheckpoints:
         self._ocp = ocp
         self._manager = ocp.CheckpointManager(
             self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
-            item_names=("state", "history", "progress"))
+            item_handlers={"state": ocp.StandardCheckpointHandler(),
+                           "history": ocp.StandardCheckpointHandler(),
+                           "progress": ocp.JsonCheckpointHandler()})
 
     def iterations(self) -> list[int]:
         """Iteration counts of the checkpoints on disk, oldest first."""
@@ -82,16 +84,19 @@ class TrainingCheckpoints:
                     f"checkpoint at iteration {iteration} has format {progress.get('format')}, this "
                     f"dspjax reads format {CHECKPOINT_FORMAT}")
             try:
+                saved = self._manager.item_metadata(iteration)
+                mismatch = (_first_difference(saved["state"], abstract_state)
+                            or _first_difference(saved["history"], abstract_metrics))
+            except Exception as e:  # noqa: BLE001
+                unreadable.append((iteration, _reason(e)))
+                continue
+            if mismatch:
+                raise IncompatibleCheckpoint(f"checkpoint at iteration {iteration} does not fit this "
+                                             f"run's training state ({mismatch})")
+            try:
                 items = self._manager.restore(iteration, args=ocp.args.Composite(
                     state=ocp.args.StandardRestore(to_numpy(abstract_state)),
                     history=ocp.args.StandardRestore(to_numpy(abstract_metrics))))
-            except (ValueError, KeyError, TypeError) as e:
-                if _is_structure_mismatch(e):
-                    raise IncompatibleCheckpoint(
-                        f"checkpoint at iteration {iteration} does not fit this run's training "
-                        f"state ({_reason(e)})") from None
-                unreadable.append((iteration, _reason(e)))
-                continue
             except Exception as e:  # noqa: BLE001
                 unreadable.append((iteration, _reason(e)))
                 continue
@@ -126,9 +131,31 @@ class IncompatibleCheckpoint(Exception):
     """A readable checkpoint that another version or configuration of dspjax wrote."""
 
 
-def _is_structure_mismatch(error: Exception) -> bool:
-    text = str(error).lower()
-    return any(w in text for w in ("shape", "structure", "tree", "dtype", "mismatch"))
+def _leaves_by_path(tree) -> dict:
+    """``path -> (shape, dtype)`` of every array leaf, paths as plain names ("params/actor/0/kernel")
+    so that a dataclass field, a dict key and a list index saved by orbax compare equal."""
+    tree = getattr(tree, "tree", tree)  # orbax's TreeMetadata wraps the tree
+    def name(entry):
+        for attr in ("name", "key", "idx"):
+            if hasattr(entry, attr):
+                return str(getattr(entry, attr))
+        return str(entry)
+    leaves = jax.tree_util.tree_flatten_with_path(tree, is_leaf=lambda x: hasattr(x, "shape"))[0]
+    return {"/".join(name(e) for e in path): (tuple(x.shape), np.dtype(x.dtype)) for path, x in leaves}
+
+
+def _first_difference(saved, expected) -> str | None:
+    """What first differs between a saved tree's metadata and the expected abstract tree."""
+    saved, expected = _leaves_by_path(saved), _leaves_by_path(expected)
+    for path in sorted(set(saved) | set(expected)):
+        if path not in saved:
+            return f"{path} is not in the checkpoint"
+        if path not in expected:
+            return f"the checkpoint has {path}, which this run does not"
+        if saved[path] != expected[path]:
+            (s_shape, s_dtype), (e_shape, e_dtype) = saved[path], expected[path]
+            return f"{path}: saved {s_dtype}{list(s_shape)}, this run has {e_dtype}{list(e_shape)}"
+    return None
 
 
 def _reason(error: Exception) -> str:
