@@ -7,9 +7,11 @@ masked networks), so no agent is compiled; tests/test_cli.py exports real traine
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -269,3 +271,17 @@ def test_onnx_without_the_extra_says_how_to_install_it(ppo_run, tmp_path, monkey
     _refused(r"format=onnx: .*pip install dspjax\[onnx\]", run_dir, 0, tmp_path / "p.onnx")
     _refused(r"pip install dspjax\[onnx\]", run_dir, 0, None, "onnx")
     assert not (tmp_path / "p.onnx").exists()
+
+
+def test_the_readmes_standalone_numpy_loader_reads_an_export(ppo_run, tmp_path):
+    """The README's copy-paste loader (fenced ``python3``: tests/test_readme.py runs every
+    ``python`` block in an empty directory, and this one needs an exported policy)."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    (snippet,) = re.findall(r"```python3\n(.*?)```", readme, flags=re.S)
+    assert "dspjax" not in snippet and "allow_pickle=False" in snippet
+    run_dir, _ = ppo_run
+    export_policy(run_dir, 0, tmp_path / "policy.npz")
+    proc = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60, check=True)
+    expected = load_policy(tmp_path / "policy.npz").act(np.zeros(4, np.float32))
+    assert proc.stdout.strip() == str(int(expected))
