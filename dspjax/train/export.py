@@ -48,9 +48,11 @@ def read_summary(run_dir) -> dict:
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise ConfigError(f"run_dir={str(run_dir)!r}: no config.json there; not a dspjax run")
-    if not (run_dir / "checkpoint").is_dir():
-        raise ConfigError(f"run_dir={str(run_dir)!r}: has no final checkpoint/ (the run did not "
-                          "finish); only a finished run can be exported")
+    for name in ("checkpoint", "summary.json"):
+        if not (run_dir / name).exists():
+            kind = "final checkpoint/" if name == "checkpoint" else "summary.json"
+            raise ConfigError(f"run_dir={str(run_dir)!r}: has no {kind} (the run did not finish); "
+                              "only a finished run can be exported")
     try:
         return json.loads((run_dir / "summary.json").read_text())
     except (OSError, json.JSONDecodeError) as e:

@@ -228,7 +228,9 @@ def test_a_run_without_a_final_checkpoint_is_refused(tmp_path):
     run_dir = tmp_path / "interrupted"
     run_dir.mkdir()
     (run_dir / "config.json").write_text(json.dumps({"algo": "ppo", "config": {}}))
-    _refused(r"run_dir=.*has no final checkpoint/", run_dir)
+    _refused(r"run_dir=.*has no final checkpoint/ \(the run did not finish\)", run_dir)
+    (run_dir / "checkpoint").mkdir()
+    _refused(r"run_dir=.*has no summary.json \(the run did not finish\)", run_dir)
     _refused(r"run_dir=.*no config.json", tmp_path / "nothing")
 
 
