@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,onnx]"
 	touch $@
 
 install: $(BIN)/.installed
@@ -19,9 +19,10 @@ train: install          ## the default job: PPO+DSP on gymnax CartPole-v1, 3 see
 test: install           ## the whole test suite (about 7 minutes on 2 CPU cores, after the install)
 	$(BIN)/python -m pytest $(ARGS)
 
-bench: install          ## benchmarks: population scaling (speed, memory), host-bridge overhead
+bench: install          ## benchmarks: population scaling (speed, memory), host-bridge overhead, inference
 	$(BIN)/python benchmarks/population_scaling.py $(ARGS)
 	$(BIN)/python benchmarks/bridge_overhead.py
+	$(BIN)/python benchmarks/inference.py
 
 experiments: install    ## regenerate experiments/cartpole (about 10 minutes on 2 CPU cores)
 	bash experiments/cartpole/run.sh

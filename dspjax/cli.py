@@ -141,6 +141,20 @@ def build_parser() -> argparse.ArgumentParser:
                     help="instead of the table, write one episode of the best dense member and "
                          "the best pruned member (compact) side by side to PATH (.gif or .mp4)")
     ev.add_argument("--video-seed", type=_int, default=0, help="environment seed of the video")
+
+    ex = sub.add_parser("export", help="write one member's compact policy network (.npz and a JSON "
+                                       "manifest, read with NumPy alone; or ONNX)")
+    ex.add_argument("run_dir")
+    which = ex.add_mutually_exclusive_group()
+    which.add_argument("--member", type=_int, default=None, metavar="K", help="the member to export")
+    which.add_argument("--best", action="store_true",
+                       help="the member with the highest final return (the default)")
+    ex.add_argument("--out", default=None, metavar="PATH",
+                    help="the file to write, .npz or .onnx (default RUN_DIR/export/member<K>.<format>); "
+                         "its manifest goes to PATH.json")
+    ex.add_argument("--format", choices=("npz", "onnx"), default=None,
+                    help="npz (default; NumPy) or onnx (needs `pip install dspjax[onnx]`)")
+    ex.add_argument("--force", action="store_true", help="replace existing files")
     return parser
 
 
@@ -400,10 +414,23 @@ def _eval_video(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from dspjax.train.export import export_policy
+    manifest = export_policy(args.run_dir, args.member, args.out, args.format, args.force)
+    member, comp = manifest["member"], manifest["compression"]
+    point = ", ".join(f"{k}={v}" for k, v in member["grid_point"].items())
+    print(f"member {member['index']} (seed {member['seed']}, {point}), return "
+          f"{member['final_return']:.1f}: {manifest['network']} "
+          f"{'x'.join(map(str, manifest['layer_sizes']))}, {comp['compact_params']:,} of "
+          f"{comp['dense_params']:,} parameters ({100 * comp['neurons_removed']:.1f} % of neurons removed)")
+    print(f"{manifest['file_format']}: {manifest['path']}\nmanifest: {manifest['manifest_path']}")
+    return 0
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"train": cmd_train, "report": cmd_report, "eval": cmd_eval}[args.command](args)
+        return {"train": cmd_train, "report": cmd_report, "eval": cmd_eval, "export": cmd_export}[args.command](args)
     except ConfigError as e:
         return _fail(str(e))
     except HostEnvError as e:  # a bridged environment failed while running: nothing was written

@@ -55,6 +55,10 @@ SMALL = ["--steps", "1536", "--num-envs", "4", "--num-steps", "32", "--epochs", 
     (["eval", "/no/such/run"], "no config.json"),
     (["eval", "/no/such/run", "--video", "out.avi"], "must end in .gif or .mp4"),
     (["report", "/no/such/run"], "needs summary.json"),
+    (["export", "/no/such/run"], "no config.json"),
+    (["export", "/no/such/run", "--member", "1", "--best"], "--best: not allowed with argument --member"),
+    (["export", "/no/such/run", "--format", "pdf"], "--format: invalid choice: 'pdf'"),
+    (["export", "/no/such/run", "--member", "one"], "--member"),
 ])
 def test_bad_input_exits_2_with_one_line_naming_the_field(argv, field, capsys):
     with pytest.raises(SystemExit) as exit_:
@@ -266,3 +270,73 @@ def test_a_failing_bridged_env_exits_1_with_its_error_and_writes_nothing(run_dir
     assert "the simulator broke" in err[-1]
     assert not out.exists()
     assert (run_dir / "summary.json").read_bytes() == before
+
+
+def _one_error_line(capsys, *fragments):
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("dspjax: error:"), err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def test_export_writes_the_best_members_compact_policy_that_numpy_reads_back(run_dir, tmp_path, capsys):
+    import jax
+
+    from dspjax.networks import mlp_apply
+    from dspjax.policy_file import load_policy
+    from dspjax.train.run_dir import load_run, member_network
+    path = tmp_path / "policy.npz"
+    assert main(["export", str(run_dir), "--out", str(path)]) == 0
+    out = capsys.readouterr().out
+    summary = json.loads((run_dir / "summary.json").read_text())
+    best = max(summary["members"], key=lambda r: (r["final_return"], -r["member"]))
+    policy = load_policy(path)
+    assert policy.manifest["member"]["index"] == best["member"]
+    assert f"member {best['member']} " in out and str(path) in out and f"{path}.json" in out
+    assert policy.manifest["layer_sizes"] == best["actor"]["compact_sizes"]
+    _, tree = load_run(run_dir)
+    for member in range(4):
+        member_path = tmp_path / f"member{member}.npz"
+        assert main(["export", str(run_dir), "--member", str(member), "--out", str(member_path)]) == 0
+        params, _, _ = member_network(tree, "actor", member)
+        obs = np.random.default_rng(member).normal(size=(256, 4)).astype(np.float32)
+        masked = np.asarray(jax.jit(lambda p, o: mlp_apply(p, o, "tanh")[0])(params, obs))
+        np.testing.assert_allclose(load_policy(member_path)(obs), masked, atol=1e-5)
+
+
+def test_export_of_a_dqn_q_network_to_onnx(dqn_run_dir, tmp_path, capsys):
+    pytest.importorskip("jax2onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from dspjax.networks import mlp_apply
+    from dspjax.train.run_dir import load_run, member_network
+    assert main(["export", str(dqn_run_dir), "--member", "1", "--format", "onnx"]) == 0
+    path = dqn_run_dir / "export" / "member1.onnx"
+    manifest = json.loads((dqn_run_dir / "export" / "member1.onnx.json").read_text())
+    assert manifest["network"] == "q" and manifest["activation"] == "relu" and manifest["outputs"] == "q_values"
+    params, _, _ = member_network(load_run(dqn_run_dir)[1], "q", 1)
+    obs = np.random.default_rng(0).normal(size=(256, 4)).astype(np.float32)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"observation": obs})[0],
+                               np.asarray(mlp_apply(params, obs, "relu")[0]), atol=1e-5)
+
+
+def test_export_bad_input_exits_2_with_one_line_and_overwrites_nothing(run_dir, tmp_path, capsys):
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    for name in ("config.json", "summary.json"):
+        (unfinished / name).write_bytes((run_dir / name).read_bytes())
+    assert main(["export", str(unfinished)]) == 2
+    _one_error_line(capsys, "has no final checkpoint/")
+    assert main(["export", str(run_dir), "--member", "4"]) == 2
+    _one_error_line(capsys, "member=4: must be in 0..3")
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    assert main(["export", str(run_dir), "--out", str(a_file / "policy.npz")]) == 2
+    _one_error_line(capsys, "cannot create its directory")
+    path = tmp_path / "policy.npz"
+    path.write_text("keep me")
+    assert main(["export", str(run_dir), "--out", str(path)]) == 2
+    _one_error_line(capsys, "exists; nothing was overwritten (--force replaces it)")
+    assert path.read_text() == "keep me"
+    assert main(["export", str(run_dir), "--out", str(path), "--force"]) == 0
+    assert path.read_bytes()[:2] == b"PK"  # a zip archive: the .npz
