@@ -268,7 +268,7 @@ def test_a_failing_bridged_env_exits_1_with_its_error_and_writes_nothing(run_dir
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("dspjax: error: environment 'raising_env:Raising-v0'")
     assert "the simulator broke" in err[-1]
-    assert not out.exists()
+    assert not (out / "summary.json").exists() and not (out / "checkpoint").exists()
     assert (run_dir / "summary.json").read_bytes() == before
 
 
