@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dspjax.envs.gymnax_env import gymnax_env_ids
-from dspjax.envs.host_pool import HostEnvError, HostEnvPool, make_gymnasium_env
+from dspjax.envs.host_pool import HostEnvError, HostEnvPool, env_timeout, make_gymnasium_env
 from dspjax.envs.vec_env import VecEnvState, initial_state, record_step
 from dspjax.hparams import ConfigError
 
@@ -152,16 +152,22 @@ class HostVecEnv:
 
     ``env_config``: JSON object text or a ``.json`` path, passed as ``gymnasium.make(...,
     config=...)``; ``num_workers``: worker processes (None: one per CPU core, at most one per
-    environment; 0: stepped in this process).
+    environment; 0: stepped in this process); ``timeout``: seconds a worker may show no sign of
+    life before it is taken as hung (None: ``$DSPJAX_ENV_TIMEOUT``, else 60; ``host_pool``).
     """
     env_id: str
     num_envs: int
     env_config: str = ""
     num_workers: int | None = None
+    timeout: float | None = None
 
     def __post_init__(self):
         if self.num_workers is not None and self.num_workers < 0:
             raise ConfigError(f"env_workers={self.num_workers}: must be >= 0 (0 = in-process)")
+        try:
+            object.__setattr__(self, "_timeout", env_timeout(self.timeout))
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
         obs_size, num_actions, limit = _probe(self.env_id, self.env_config)
         object.__setattr__(self, "observation_size", obs_size)
         object.__setattr__(self, "num_actions", num_actions)
@@ -178,7 +184,7 @@ class HostVecEnv:
                 slot.pool.close()
             workers = self.num_workers if self.num_workers is not None else (os.cpu_count() or 1)
             slot.pool = HostEnvPool(self.env_id, total, _merged_config(self.env_id, self.env_config),
-                                    min(workers, total), self.max_episode_steps)
+                                    min(workers, total), self.max_episode_steps, self._timeout)
         return slot.pool
 
     def _host(self, fn, *args):
