@@ -6,6 +6,7 @@ any other registered gymnasium id, or ``gymnasium:<id>`` to force gymnasium's ow
 gymnax id, goes through the bridge (``host_env.HostVecEnv``).
 """
 
+from dspjax.envs.env_config import override_env_config, parse_env_config
 from dspjax.envs.evaluate import evaluate_policy
 from dspjax.envs.gymnax_env import GymnaxVecEnv, VecEnvState, gymnax_env_ids
 from dspjax.envs.host_env import (
@@ -13,7 +14,6 @@ from dspjax.envs.host_env import (
     HostEnvError,
     HostVecEnv,
     close_host_envs,
-    parse_env_config,
     take_host_error,
 )
 from dspjax.hparams import ConfigError
@@ -46,4 +46,4 @@ def known_env_ids() -> tuple[str, ...]:
 
 __all__ = ["ConfigError", "GymnaxVecEnv", "HostEnvError", "HostVecEnv", "VecEnvState",
            "close_host_envs", "config_vec_env", "evaluate_policy", "gymnax_env_ids",
-           "known_env_ids", "make_vec_env", "parse_env_config", "take_host_error"]
+           "known_env_ids", "make_vec_env", "override_env_config", "parse_env_config", "take_host_error"]

@@ -59,16 +59,23 @@ def env_timeout(timeout: float | None = None) -> float:
     return float(timeout)
 
 
+def register_env_id(env_id: str) -> None:
+    """Registers highway-env's ids (highway-v0, merge-v1, ...) when ``env_id`` is not yet known
+    and has no ``module:`` prefix (gymnasium imports that module itself)."""
+    import gymnasium as gym
+    if ":" not in env_id and env_id not in gym.registry:
+        try:
+            import highway_env  # noqa: F401
+        except ImportError:
+            pass
+
+
 def make_gymnasium_env(env_id: str, env_config: dict | None = None, render_mode: str | None = None,
                        max_episode_steps: int | None = None):
     """``gymnasium.make(env_id, config=env_config)``, with highway-env's ids registered on demand,
     and a ``TimeLimit`` of ``max_episode_steps`` when the id has no limit of its own."""
     import gymnasium as gym
-    if ":" not in env_id and env_id not in gym.registry:
-        try:
-            import highway_env  # noqa: F401  (registers highway-v0, merge-v1, ...)
-        except ImportError:
-            pass
+    register_env_id(env_id)
     kwargs = {"config": env_config} if env_config else {}
     if render_mode is not None:
         kwargs["render_mode"] = render_mode

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from dspjax.envs import gymnax_env_ids, make_vec_env
-from dspjax.envs.host_env import GYMNASIUM_PREFIX, _merged_config
+from dspjax.envs.env_config import merged_config
+from dspjax.envs.host_env import GYMNASIUM_PREFIX
 from dspjax.envs.host_pool import make_gymnasium_env
 from dspjax.hparams import ConfigError
 from dspjax.pruning import compact, dense_param_count, param_masks
@@ -34,7 +35,7 @@ CAPTION_HEIGHT = 46
 def merged_env_config(env_id: str, env_config: str = "") -> dict:
     """The config dict a bridged gymnasium env is made with: dspjax's defaults for the id (e.g.
     discrete actions for intersection-v1) under the user's ``env_config`` (JSON text or file)."""
-    return _merged_config(env_id.removeprefix(GYMNASIUM_PREFIX), env_config)
+    return merged_config(env_id.removeprefix(GYMNASIUM_PREFIX), env_config)
 
 
 def check_video_path(path) -> Path:
