@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import logging
 import os
+import time
 import weakref
 
 import jax
@@ -86,6 +87,21 @@ class _PoolSlot:
 
 _SLOTS: weakref.WeakSet[_PoolSlot] = weakref.WeakSet()
 _ERRORS: list[HostEnvError] = []
+IDLE_CHECK_SECONDS = 1.0  # how often a host call checks the workers of the other (idle) pools
+_last_idle_check = [0.0]
+
+
+def _check_idle_pools(calling: HostEnvPool | None) -> None:
+    """Reports a dead worker of any pool but ``calling`` now (``HostEnvPool.check_workers``), at most once every
+    ``IDLE_CHECK_SECONDS``: a pool that waits (the evaluation environments, while training steps
+    others) would otherwise notice only at its next call, after the training it ends is spent."""
+    now = time.monotonic()
+    if now - _last_idle_check[0] < IDLE_CHECK_SECONDS:
+        return
+    _last_idle_check[0] = now
+    for slot in list(_SLOTS):
+        if slot.pool is not None and slot.pool is not calling:
+            slot.pool.check_workers()
 
 
 def close_host_envs() -> None:
@@ -159,6 +175,7 @@ class HostVecEnv:
 
     def _host(self, fn, *args):
         try:
+            _check_idle_pools(self._slot.pool)
             return fn(*args)
         except HostEnvError as e:
             _ERRORS.append(e)

@@ -216,6 +216,7 @@ class HostEnvPool:
         self.timeout = env_timeout(timeout)
         self.steps = 0
         self.closed = False
+        self._last_call = "start"
         self._local = None
         self._workers: list[_Worker] = []
         if num_workers == 0:
@@ -248,7 +249,7 @@ class HostEnvPool:
         try:
             worker.conn.send(message)
         except OSError:  # BrokenPipeError, ConnectionResetError: it died
-            self._lost(worker, what)
+            self._lost(worker, f"at {what}")
 
     def _gather(self, what: str, timeout: float | None = None):
         """Every worker's reply, in order. Waits ``POLL_SECONDS`` at a time, checking between
@@ -272,7 +273,7 @@ class HostEnvPool:
                 try:
                     reply = conn.recv()
                 except (EOFError, OSError):
-                    self._lost(self._workers[i], what)
+                    self._lost(self._workers[i], f"at {what}")
                 heard[i] = time.monotonic()
                 if reply[0] != "alive":
                     replies[i] = reply
@@ -280,35 +281,46 @@ class HostEnvPool:
             for i in waiting.values():
                 worker = self._workers[i]
                 if replies[i] is None and worker.process.poll() is not None and not worker.conn.poll():
-                    self._lost(worker, what)
+                    self._lost(worker, f"at {what}")
                 if replies[i] is None and now - heard[i] > timeout:
-                    self._fail_worker(worker, what, f"its worker process (pid {worker.process.pid}) "
-                                      f"showed no sign of life for {timeout:g} s (hung? the timeout "
-                                      f"is {TIMEOUT_VARIABLE}=<seconds>); it was killed", hung=True)
+                    self._fail_worker(worker, f"at {what}", (
+                        f"its worker process (pid {worker.process.pid}) showed no sign of life for "
+                        f"{timeout:g} s (hung? the timeout is {TIMEOUT_VARIABLE}=<seconds>); it was "
+                        "killed"), hung=True)
 
-    def _lost(self, worker: _Worker, what: str):
+    def _lost(self, worker: _Worker, when: str):
         """Reports a worker whose connection broke: dead (its exit code or signal) or, if it
         still runs a moment later, killed."""
         try:
             returncode = worker.process.wait(1)
         except subprocess.TimeoutExpired:
             returncode = None
-        self._fail_worker(worker, what, f"its worker process (pid {worker.process.pid}) "
+        self._fail_worker(worker, when, f"its worker process (pid {worker.process.pid}) "
                           f"{_death(returncode)}", hung=returncode is None)
 
-    def _fail_worker(self, worker: _Worker, what: str, message: str, hung: bool = False):
+    def _fail_worker(self, worker: _Worker, when: str, message: str, hung: bool = False):
         self.close(kill=(worker,) if hung else ())
         envs = (f"env {worker.first}" if worker.count == 1
                 else f"envs {worker.first}-{worker.first + worker.count - 1}")
-        raise HostEnvError(f"environment {self.env_id!r} ({envs} of {self.num_envs}) failed at "
-                           f"{what}: {message}")
+        raise HostEnvError(f"environment {self.env_id!r} ({envs} of {self.num_envs}) failed "
+                           f"{when}: {message}")
 
     def _fail(self, index: int, message: str, what: str):
         self.close()
         raise HostEnvError(f"environment {self.env_id!r} (env {index} of {self.num_envs}) failed "
                            f"at {what}: {message}")
 
+    def check_workers(self) -> None:
+        """Raises ``HostEnvError`` if a worker has died since the last call (the pool is idle:
+        e.g. the evaluation environments while training steps others)."""
+        if self.closed:
+            return
+        for worker in self._workers:
+            if worker.process.poll() is not None:
+                self._lost(worker, f"while idle, after {self._last_call}")
+
     def _call(self, command: str, values, what: str):
+        self._last_call = what
         if self.closed:
             raise HostEnvError(f"environment {self.env_id!r}: the pool is closed (an earlier "
                                "error or close_host_envs()); reset it to start again")

@@ -1,7 +1,7 @@
 """The pool's workers: one that dies (killed between steps or during one, even where another
 process keeps its socket open) or hangs gives a ``HostEnvError`` naming the environment, its
-worker's envs, the step and the exit signal or the timeout, never a broken pipe; no process is
-left behind; a slow worker that shows signs of life is not taken as hung."""
+worker's envs, the step and the exit signal or the timeout, never a broken pipe, also when its
+pool is idle; no process is left behind; a slow worker that shows signs of life is not hung."""
 
 import json
 import os
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from test_host_env import bridge_rollout, child_pids
 
-from dspjax.envs import HostEnvError, HostVecEnv, close_host_envs, make_vec_env, take_host_error
+from dspjax.envs import HostEnvError, HostVecEnv, close_host_envs, host_env, make_vec_env, take_host_error
 from dspjax.envs.host_pool import HostEnvPool, env_timeout
 from dspjax.hparams import ConfigError
 
@@ -142,3 +142,21 @@ def test_the_timeout_comes_from_the_argument_the_variable_or_the_default(monkeyp
             make_vec_env(STALLING, 1)
     with pytest.raises(ConfigError, match=r"timeout=0: must be a number of seconds > 0"):
         HostVecEnv(STALLING, 1, timeout=0)
+
+
+def test_a_worker_of_an_idle_pool_that_dies_is_reported_at_another_pools_next_call(monkeypatch):
+    # e.g. the evaluation envs' pool, idle while the training envs step: not after the training
+    monkeypatch.setattr(host_env, "IDLE_CHECK_SECONDS", 0.0)
+    training = make_vec_env("gymnasium:CartPole-v1", 2, num_workers=1)
+    evaluation = make_vec_env("gymnasium:CartPole-v1", 3, num_workers=1)
+    bridge_rollout(evaluation, jax.random.PRNGKey(0), np.zeros((4, 3), np.int32))
+    victim = evaluation._slot.pool.processes[0]
+    victim.kill()
+    victim.wait()
+    with pytest.raises(Exception, match=r"CartPole-v1' \(envs 0-2 of 3\) failed while idle"):
+        bridge_rollout(training, jax.random.PRNGKey(0), np.zeros((4, 2), np.int32))
+    error = take_host_error()
+    assert isinstance(error, HostEnvError)
+    assert str(error).endswith(f"failed while idle, after step 4 after reset: its worker process "
+                               f"(pid {victim.pid}) died (killed by signal 9, SIGKILL)")
+    assert all_ended(evaluation._slot.pool)
