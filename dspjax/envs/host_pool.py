@@ -20,13 +20,14 @@ step, reset or construction, not a whole chunk's). A pool never lets a broken pi
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
 import time
 import traceback
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from typing import NamedTuple
 
 import numpy as np
@@ -252,13 +253,19 @@ class HostEnvPool:
             self._lost(worker, f"at {what}")
 
     def _gather(self, what: str, timeout: float | None = None):
-        """Every worker's reply, in order. Waits ``POLL_SECONDS`` at a time, checking between
-        waits that each worker still runs and has shown a sign of life within ``timeout``. An
-        environment's error is raised once the workers before its own have replied, so the
-        first failing environment is the one named, as if the pool were stepped in order."""
+        """Every worker's reply, in order. Waits ``POLL_SECONDS`` at a time, checking after a
+        quiet wait (and at least that often) that each worker still runs and has shown a sign of
+        life within ``timeout``. An environment's error is raised once the workers before its own
+        have replied, so the first failing environment is the one named, as if the pool were
+        stepped in order."""
         timeout = self.timeout if timeout is None else timeout
         replies = [None] * len(self._workers)
         heard = [time.monotonic()] * len(self._workers)
+        poller, by_fd = select.poll(), {}
+        for i, worker in enumerate(self._workers):
+            by_fd[worker.conn.fileno()] = i
+            poller.register(worker.conn.fileno(), select.POLLIN)
+        next_check = time.monotonic() + POLL_SECONDS
         while True:
             for worker, reply in zip(self._workers, replies):
                 if reply is None:
@@ -267,19 +274,22 @@ class HostEnvPool:
                     self._fail(worker.first + reply[1][0], reply[1][1], what)
             else:
                 return [payload for _, payload in replies]
-            waiting = {w.conn: i for i, w in enumerate(self._workers) if replies[i] is None}
-            for conn in wait(list(waiting), POLL_SECONDS):
-                i = waiting[conn]
+            events = poller.poll(POLL_SECONDS * 1000)
+            for fd, _ in events:
+                i = by_fd[fd]
                 try:
-                    reply = conn.recv()
+                    reply = self._workers[i].conn.recv()
                 except (EOFError, OSError):
                     self._lost(self._workers[i], f"at {what}")
                 heard[i] = time.monotonic()
                 if reply[0] != "alive":
                     replies[i] = reply
+                    poller.unregister(fd)
             now = time.monotonic()
-            for i in waiting.values():
-                worker = self._workers[i]
+            if events and now < next_check:
+                continue
+            next_check = now + POLL_SECONDS
+            for i, worker in enumerate(self._workers):
                 if replies[i] is None and worker.process.poll() is not None and not worker.conn.poll():
                     self._lost(worker, f"at {what}")
                 if replies[i] is None and now - heard[i] > timeout:
