@@ -285,7 +285,7 @@ def test_a_killed_env_worker_exits_1_with_one_line_naming_the_env_and_signal(tmp
     assert err[-1].startswith("dspjax: error: environment 'stalling_env:Stalling-v0' (env")
     assert "failed at step 3 after reset: its worker process (pid" in err[-1]
     assert "died (killed by signal 9, SIGKILL)" in err[-1]
-    assert not out.exists()
+    assert not (out / "summary.json").exists()
 
 
 def test_eval_under_another_env_config_merges_it_over_the_runs(tmp_path, capsys):
