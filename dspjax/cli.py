@@ -141,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="instead of the table, write one episode of the best dense member and "
                          "the best pruned member (compact) side by side to PATH (.gif or .mp4)")
     ev.add_argument("--video-seed", type=_int, default=0, help="environment seed of the video")
+    ev.add_argument("--env-config", default=None, metavar="JSON_OR_FILE",
+                    help="evaluate (or film) under another environment config: its top-level keys "
+                         "are put over the run's env_config, e.g. '{\"vehicles_density\": 2}' "
+                         "(gymnasium environments only)")
 
     ex = sub.add_parser("export", help="write one member's compact policy network (.npz and a JSON "
                                        "manifest, read with NumPy alone; or ONNX)")
@@ -362,18 +366,20 @@ def cmd_eval(args) -> int:
     import jax
     import numpy as np
 
-    from dspjax.envs import config_vec_env, evaluate_policy
+    from dspjax.envs import config_vec_env, evaluate_policy, with_env_config
     from dspjax.pruning import compact, dense_param_count
     from dspjax.train.run_dir import load_run, member_network, run_algo
     if args.episodes < 1:
         raise ConfigError(f"episodes={args.episodes}: must be an integer >= 1")
     cfg, tree = load_run(args.run_dir)
     algo, config = run_algo(cfg)
+    config = with_env_config(config, args.env_config)
     policy = algo.evaluation_policy(args.policy, config.activation)
     key = jax.random.PRNGKey(args.seed)
+    with_config = f" with env_config {config.env_config}" if config.env_config else ""
     print(f"dspjax: {algo.name}'s {algo.policy_network} network of {len(cfg['members'])} "
-          f"member(s) on {config.env_id}, {args.episodes} episode(s) each, {args.policy} policy",
-          file=sys.stderr)
+          f"member(s) on {config.env_id}{with_config}, {args.episodes} episode(s) each, "
+          f"{args.policy} policy", file=sys.stderr)
 
     with _bridged_envs():
         env = config_vec_env(config, args.episodes)  # one env (and worker pool) for every call
@@ -405,7 +411,9 @@ def _eval_video(args) -> int:
         raise ConfigError(f"policy={args.policy}: a video shows the greedy policy; drop --policy "
                           "or --video")
     path = check_video_path(args.video)
-    panels = record_video(args.run_dir, path, args.video_seed)
+    panels = record_video(args.run_dir, path, args.video_seed, args.env_config)
+    if panels and panels[0]["env_config"]:
+        print(f"env_config: {panels[0]['env_config']}")
     for side, p in zip(("left", "right") if len(panels) > 1 else ("",), panels):
         where = f"{side}: " if side else ""
         print(f"{where}member {p['member']} ({p['kind']}), return {p['return']:.1f}, "

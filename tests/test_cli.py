@@ -51,6 +51,10 @@ SMALL = ["--steps", "1536", "--num-envs", "4", "--num-steps", "32", "--epochs", 
     (["train", "--algo", "dqn", "--env", "highway-fast-v0", "--env-config", "/no/such.json"],
      "env_config='/no/such.json': neither a JSON object nor a JSON file"),
     (["train", "--env", "CartPole-v1", "--env-config", '{"duration": 3}'], "gymnax environment"),
+    (["train", "--env", "highway-fast-v0", "--env-config", '{"vehicle_density": 2}'],
+     "env_config: unknown key 'vehicle_density' for highway-fast-v0 (did you mean 'vehicles_density'?)"),
+    (["train", "--env", "LunarLander-v3", "--env-config", '{"gravity": -5}'],
+     "env_config: LunarLander-v3 takes no config"),
     (["train", "--env", "gymnasium:CartPole-v1", "--env-workers", "-1"], "env_workers=-1"),
     (["eval", "/no/such/run"], "no config.json"),
     (["eval", "/no/such/run", "--video", "out.avi"], "must end in .gif or .mp4"),
@@ -340,3 +344,58 @@ def test_export_bad_input_exits_2_with_one_line_and_overwrites_nothing(run_dir, 
     assert path.read_text() == "keep me"
     assert main(["export", str(run_dir), "--out", str(path), "--force"]) == 0
     assert path.read_bytes()[:2] == b"PK"  # a zip archive: the .npz
+
+
+def test_a_killed_env_worker_exits_1_with_one_line_naming_the_env_and_signal(tmp_path, capsys):
+    out = tmp_path / "run"
+    sys.path.insert(0, ENVS_TESTS)
+    try:
+        code = main(["train", *SMALL, "--env", "stalling_env:Stalling-v0", "--env-workers", "2",
+                     "--env-config", '{"at_step": 3, "then": "die"}', "--seeds", "1", "--out", str(out)])
+    finally:
+        sys.path.remove(ENVS_TESTS)
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("dspjax: error: environment 'stalling_env:Stalling-v0' (env")
+    assert "failed at step 3 after reset: its worker process (pid" in err[-1]
+    assert "died (killed by signal 9, SIGKILL)" in err[-1]
+    assert not (out / "summary.json").exists()
+
+
+def test_eval_under_another_env_config_merges_it_over_the_runs(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", *DQN_SMALL, "--env", "highway-fast-v0", "--env-config", '{"duration": 3}',
+                 "--env-workers", "0", "--num-envs", "2", "--learning-starts", "8",
+                 "--batch-size", "8", "--steps", "24", "--seeds", "1", "--out", str(out)]) == 0
+    capsys.readouterr()
+    # one decision per second: 1 s episodes have one step, so a return of at most 1 (rewards <= 1)
+    assert main(["eval", str(out), "--episodes", "2", "--env-config",
+                 '{"duration": 1, "vehicles_density": 2}']) == 0
+    captured = capsys.readouterr()
+    assert ('on highway-fast-v0 with env_config {"duration": 1, "vehicles_density": 2}, 2 episode(s)'
+            in captured.err)
+    rows = [line.split() for line in captured.out.splitlines()[1:]]
+    assert len(rows) == 1 and 0 < float(rows[0][2]) <= 1
+    video = tmp_path / "dense.gif"
+    assert main(["eval", str(out), "--video", str(video), "--env-config", '{"lanes_count": 2}']) == 0
+    assert 'env_config: {"duration": 3, "lanes_count": 2}' in capsys.readouterr().out
+    with Image.open(video) as gif:
+        assert 1 < gif.n_frames <= 4  # still the run's 3 s
+    for argv, field in (
+            (["--env-config", '{"vehicle_density": 2}'],
+             "env_config: unknown key 'vehicle_density' for highway-fast-v0 (did you mean "
+             "'vehicles_density'?); valid keys: action, "),
+            (["--env-config", "{dense"], "env_config: not valid JSON"),
+            (["--env-config", "/no/such.json"], "env_config='/no/such.json': neither"),
+            (["--video", str(tmp_path / "bad.gif"), "--env-config", '{"lane_count": 2}'],
+             "unknown key 'lane_count' for highway-fast-v0 (did you mean 'lanes_count'?)")):
+        assert main(["eval", str(out), *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("dspjax: error: ") and field in err
+    assert not (tmp_path / "bad.gif").exists()
+
+
+def test_eval_refuses_an_env_config_for_an_env_that_takes_none(run_dir, capsys):
+    assert main(["eval", str(run_dir), "--env-config", '{"duration": 3}']) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "env_config: CartPole-v1 is a gymnax environment" in err

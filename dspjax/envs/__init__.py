@@ -6,6 +6,9 @@ any other registered gymnasium id, or ``gymnasium:<id>`` to force gymnasium's ow
 gymnax id, goes through the bridge (``host_env.HostVecEnv``).
 """
 
+import dataclasses
+
+from dspjax.envs.env_config import override_env_config, parse_env_config
 from dspjax.envs.evaluate import evaluate_policy
 from dspjax.envs.gymnax_env import GymnaxVecEnv, VecEnvState, gymnax_env_ids
 from dspjax.envs.host_env import (
@@ -13,7 +16,6 @@ from dspjax.envs.host_env import (
     HostEnvError,
     HostVecEnv,
     close_host_envs,
-    parse_env_config,
     take_host_error,
 )
 from dspjax.hparams import ConfigError
@@ -39,6 +41,16 @@ def config_vec_env(config, num_envs: int):
     return make_vec_env(config.env_id, num_envs, config.env_config, config.env_workers)
 
 
+def with_env_config(config, env_config: str | None):
+    """``config`` with ``env_config``'s top-level keys put over its own ``env_config`` (``dspjax
+    eval --env-config``), checked like any env_config (ConfigError); ``config`` when None."""
+    if env_config is None:
+        return config
+    config = dataclasses.replace(config, env_config=override_env_config(config.env_config, env_config))
+    make_vec_env(config.env_id, 1, config.env_config, 0)  # refuses a bad one; makes nothing yet
+    return config
+
+
 def known_env_ids() -> tuple[str, ...]:
     """The gymnax ids; every registered gymnasium id is accepted too (through the bridge)."""
     return gymnax_env_ids()
@@ -46,4 +58,5 @@ def known_env_ids() -> tuple[str, ...]:
 
 __all__ = ["ConfigError", "GymnaxVecEnv", "HostEnvError", "HostVecEnv", "VecEnvState",
            "close_host_envs", "config_vec_env", "evaluate_policy", "gymnax_env_ids",
-           "known_env_ids", "make_vec_env", "parse_env_config", "take_host_error"]
+           "known_env_ids", "make_vec_env", "override_env_config", "parse_env_config", "take_host_error",
+           "with_env_config"]

@@ -17,18 +17,18 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import functools
-import json
 import logging
 import os
+import time
 import weakref
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dspjax.envs.env_config import check_env_config, merged_config
 from dspjax.envs.gymnax_env import gymnax_env_ids
-from dspjax.envs.host_pool import HostEnvError, HostEnvPool, make_gymnasium_env
+from dspjax.envs.host_pool import HostEnvError, HostEnvPool, env_timeout, make_gymnasium_env
 from dspjax.envs.vec_env import VecEnvState, initial_state, record_step
 from dspjax.hparams import ConfigError
 
@@ -36,45 +36,16 @@ GYMNASIUM_PREFIX = "gymnasium:"
 HIGHWAY_IDS = ("highway-v0", "highway-fast-v0", "merge-v1", "roundabout-v1", "intersection-v1")
 # Step limit for gymnasium ids that set none (episodes of merge-v1 end by reaching the merge).
 DEFAULT_MAX_EPISODE_STEPS = 1000
-# Defaults under the user's env_config: dspjax's agents need discrete actions, and intersection-v1
-# defaults to continuous ones, so it gets intersection-v0's discrete action space.
-DEFAULT_ENV_CONFIGS = {
-    "intersection-v1": {"action": {"type": "DiscreteMetaAction", "longitudinal": True,
-                                   "lateral": False, "target_speeds": [0, 4.5, 9]}},
-}
-
-
-def parse_env_config(text: str) -> dict:
-    """A JSON object, given inline or as the path of a ``.json`` file; ConfigError otherwise."""
-    text = (text or "").strip()
-    if not text:
-        return {}
-    if text[0] not in "{[":
-        path = Path(text)
-        if not path.is_file():
-            raise ConfigError(f"env_config={text!r}: neither a JSON object nor a JSON file")
-        text = path.read_text()
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"env_config: not valid JSON ({e})") from None
-    if not isinstance(value, dict):
-        raise ConfigError(f"env_config: must be a JSON object, got {type(value).__name__}")
-    return value
-
-
-def _merged_config(env_id: str, env_config: str) -> dict:
-    merged = json.loads(json.dumps(DEFAULT_ENV_CONFIGS.get(env_id, {})))
-    merged.update(parse_env_config(env_config))
-    return merged
 
 
 @functools.cache
 def _probe(env_id: str, env_config: str) -> tuple[int, int, int]:
     """``(observation size, number of actions, episode step limit)`` of one probe environment."""
     import gymnasium as gym
+    config = merged_config(env_id, env_config)
+    check_env_config(env_id, config)
     try:
-        env = make_gymnasium_env(env_id, _merged_config(env_id, env_config))
+        env = make_gymnasium_env(env_id, config)
     except ConfigError:
         raise
     except gym.error.Error as e:
@@ -116,6 +87,21 @@ class _PoolSlot:
 
 _SLOTS: weakref.WeakSet[_PoolSlot] = weakref.WeakSet()
 _ERRORS: list[HostEnvError] = []
+IDLE_CHECK_SECONDS = 1.0  # how often a host call checks the workers of the other (idle) pools
+_last_idle_check = [0.0]
+
+
+def _check_idle_pools(calling: HostEnvPool | None) -> None:
+    """Reports a dead worker of any pool but ``calling`` now (``HostEnvPool.check_workers``), at most once every
+    ``IDLE_CHECK_SECONDS``: a pool that waits (the evaluation environments, while training steps
+    others) would otherwise notice only at its next call, after the training it ends is spent."""
+    now = time.monotonic()
+    if now - _last_idle_check[0] < IDLE_CHECK_SECONDS:
+        return
+    _last_idle_check[0] = now
+    for slot in list(_SLOTS):
+        if slot.pool is not None and slot.pool is not calling:
+            slot.pool.check_workers()
 
 
 def close_host_envs() -> None:
@@ -152,17 +138,23 @@ class HostVecEnv:
 
     ``env_config``: JSON object text or a ``.json`` path, passed as ``gymnasium.make(...,
     config=...)``; ``num_workers``: worker processes (None: one per CPU core, at most one per
-    environment; 0: stepped in this process).
+    environment; 0: stepped in this process); ``timeout``: seconds a worker may show no sign of
+    life before it is taken as hung (None: ``$DSPJAX_ENV_TIMEOUT``, else 60; ``host_pool``).
     """
     env_id: str
     num_envs: int
     env_config: str = ""
     num_workers: int | None = None
+    timeout: float | None = None
     state_on_host = True  # the environments' state lives in worker processes, not in the JAX state
 
     def __post_init__(self):
         if self.num_workers is not None and self.num_workers < 0:
             raise ConfigError(f"env_workers={self.num_workers}: must be >= 0 (0 = in-process)")
+        try:
+            object.__setattr__(self, "_timeout", env_timeout(self.timeout))
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
         obs_size, num_actions, limit = _probe(self.env_id, self.env_config)
         object.__setattr__(self, "observation_size", obs_size)
         object.__setattr__(self, "num_actions", num_actions)
@@ -178,12 +170,13 @@ class HostVecEnv:
             if slot.pool is not None:
                 slot.pool.close()
             workers = self.num_workers if self.num_workers is not None else (os.cpu_count() or 1)
-            slot.pool = HostEnvPool(self.env_id, total, _merged_config(self.env_id, self.env_config),
-                                    min(workers, total), self.max_episode_steps)
+            slot.pool = HostEnvPool(self.env_id, total, merged_config(self.env_id, self.env_config),
+                                    min(workers, total), self.max_episode_steps, self._timeout)
         return slot.pool
 
     def _host(self, fn, *args):
         try:
+            _check_idle_pools(self._slot.pool)
             return fn(*args)
         except HostEnvError as e:
             _ERRORS.append(e)

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dspjax.envs import gymnax_env_ids, make_vec_env
-from dspjax.envs.host_env import GYMNASIUM_PREFIX, _merged_config
+from dspjax.envs import gymnax_env_ids, make_vec_env, with_env_config
+from dspjax.envs.env_config import merged_config
+from dspjax.envs.host_env import GYMNASIUM_PREFIX
 from dspjax.envs.host_pool import make_gymnasium_env
 from dspjax.hparams import ConfigError
 from dspjax.pruning import compact, dense_param_count, param_masks
@@ -34,7 +35,7 @@ CAPTION_HEIGHT = 46
 def merged_env_config(env_id: str, env_config: str = "") -> dict:
     """The config dict a bridged gymnasium env is made with: dspjax's defaults for the id (e.g.
     discrete actions for intersection-v1) under the user's ``env_config`` (JSON text or file)."""
-    return _merged_config(env_id.removeprefix(GYMNASIUM_PREFIX), env_config)
+    return merged_config(env_id.removeprefix(GYMNASIUM_PREFIX), env_config)
 
 
 def check_video_path(path) -> Path:
@@ -203,12 +204,14 @@ def write_video(path, frames, fps: float) -> None:
                 writer.append_data(np.pad(f, pad, constant_values=255))
 
 
-def record_video(run_dir, path, seed: int = 0) -> list[dict]:
+def record_video(run_dir, path, seed: int = 0, env_config: str | None = None) -> list[dict]:
     """Writes the video of ``run_dir`` to ``path``; returns per panel its member, kind, return,
-    parameter count and frame count (the CLI prints them)."""
+    parameter count, frame count and the env_config played (the CLI prints them).
+    ``env_config``: top-level keys put over the run's (``with_env_config``)."""
     import jax
     path = check_video_path(path)
     algo, config, panels = _panels(run_dir)
+    config = with_env_config(config, env_config)
     env = make_render_env(config)
     try:
         forward = jax.jit(algo.greedy_policy(config.activation))
@@ -220,7 +223,7 @@ def record_video(run_dir, path, seed: int = 0) -> list[dict]:
             all_frames.append(captioned(frames, caption_lines(panel, episode_return)))
             described.append({"member": panel.member["member"], "kind": panel.kind,
                               "return": episode_return, "parameters": panel.parameters,
-                              "frames": len(frames)})
+                              "frames": len(frames), "env_config": config.env_config})
         fps = float(env.metadata.get("render_fps") or 30)
     finally:
         env.close()
