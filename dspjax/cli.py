@@ -319,9 +319,6 @@ def cmd_train(args) -> int:
     except IncompatibleCheckpoint as e:
         raise ConfigError(f"resume={str(out)!r}: {e}") from None
     checkpoints.close()
-    if result.resumed_from:
-        print(f"dspjax: went on from the checkpoint at iteration {result.resumed_from}",
-              file=sys.stderr)
     summary = write_run(out, algo.name, config, base, sweep, seeds, result, algo.networks, **extra)
     draw_plots(out)
     print(format_table(summary))

@@ -346,20 +346,30 @@ def test_export_bad_input_exits_2_with_one_line_and_overwrites_nothing(run_dir, 
     assert path.read_bytes()[:2] == b"PK"  # a zip archive: the .npz
 
 
-def test_a_killed_env_worker_exits_1_with_one_line_naming_the_env_and_signal(tmp_path, capsys):
+def test_a_killed_env_worker_exits_1_with_one_line_and_keeps_a_checkpoint_to_resume(tmp_path, capsys):
+    """Every env's worker dies on the 40th step of an episode (episodes last 50): in iteration 1
+    (32 steps per env an iteration), after the checkpoint of iteration 1; resumed there, the fresh
+    episodes reach step 40 again in iteration 2, after the checkpoint of iteration 2."""
     out = tmp_path / "run"
     sys.path.insert(0, ENVS_TESTS)
     try:
         code = main(["train", *SMALL, "--env", "stalling_env:Stalling-v0", "--env-workers", "2",
-                     "--env-config", '{"at_step": 3, "then": "die"}', "--seeds", "1", "--out", str(out)])
+                     "--env-config", '{"at_step": 40, "then": "die"}', "--seeds", "1",
+                     "--segment-length", "1", "--out", str(out)])
+        err = capsys.readouterr().err.strip().splitlines()
+        resumed = main(["train", "--resume", str(out), "--no-progress"])
     finally:
         sys.path.remove(ENVS_TESTS)
     assert code == 1
-    err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("dspjax: error: environment 'stalling_env:Stalling-v0' (env")
-    assert "failed at step 3 after reset: its worker process (pid" in err[-1]
+    assert "failed at step 40 after reset: its worker process (pid" in err[-1]
     assert "died (killed by signal 9, SIGKILL)" in err[-1]
+    assert err[-1].endswith(f"checkpoint at iteration 1 of 12; go on with: dspjax train --resume {out}")
     assert not (out / "summary.json").exists()
+    assert resumed == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "dspjax: going on from the checkpoint at iteration 1 of 12" in err
+    assert err[-1].endswith(f"checkpoint at iteration 2 of 12; go on with: dspjax train --resume {out}")
 
 
 def test_eval_under_another_env_config_merges_it_over_the_runs(tmp_path, capsys):

@@ -99,7 +99,7 @@ def test_sigkill_then_resume_ends_exactly_as_an_uninterrupted_run(uninterrupted,
     assert not (out / "summary.json").exists() and (out / "config.json").is_file()
     done = resume(out)
     assert done.returncode == 0, done.stderr
-    assert "went on from the checkpoint at iteration" in done.stderr
+    assert "going on from the checkpoint at iteration" in done.stderr
     assert_same_run(uninterrupted, out)
 
 

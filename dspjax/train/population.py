@@ -233,6 +233,8 @@ def run_population(make_train, config, members: Sequence[Member], progress: bool
                       "moved to checkpoints.unreadable/, using the one before it", file=sys.stderr)
             if restored.state is not None:
                 done, metrics = restored.iteration, restored.metrics
+                print(f"dspjax: going on from the checkpoint at iteration {done} of {n_iter}",
+                      file=sys.stderr)
                 state = jax.tree.map(lambda x: place(jnp.asarray(x)), restored.state)
     resumed_from = done
     try:
