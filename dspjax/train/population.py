@@ -210,10 +210,12 @@ def run_population(make_train, config, members: Sequence[Member], progress: bool
     hp = jax.tree.map(lambda x, axis: x if axis is None else place(x), hp, hp_axes)
     k_init, k_eval = jax.vmap(split_train_key)(keys)
 
-    init = jax.jit(jax.vmap(train.init, in_axes=(0, hp_axes)))
-    segment = jax.jit(jax.vmap(train.segment(length), in_axes=(0, hp_axes, None)))
-    evaluate = jax.jit(jax.vmap(train.evaluate))
-    abstract_state = jax.eval_shape(init, k_init, hp)
+    split = {} if sharding is None else {"out_shardings": sharding}  # every output: members first
+    init = jax.jit(jax.vmap(train.init, in_axes=(0, hp_axes)), **split)
+    segment = jax.jit(jax.vmap(train.segment(length), in_axes=(0, hp_axes, None)), **split)
+    evaluate = jax.jit(jax.vmap(train.evaluate), **split)
+    abstract_state = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
+                                  jax.eval_shape(init, k_init, hp))
     abstract_metrics = jax.eval_shape(segment, abstract_state, hp, 0)[1]
     metrics = {k: np.zeros((len(members), n_iter), v.dtype) for k, v in abstract_metrics.items()}
 
