@@ -4,7 +4,7 @@
 ``jax.devices()`` lists every process's devices and every process runs the same program.
 ``member_layout`` lays the member axis over one global one-axis mesh (``"members"``), padding a
 member count that does not divide the mesh with inert copies of member 0 whose results are
-dropped. Across processes the population runs through ``jax.shard_map``: each device vmaps its own
+dropped (in one process with several devices too). Across processes the population runs through ``jax.shard_map``: each device vmaps its own
 members, so a host-bridged environment's callback sees (and its worker pool steps) only the
 members of the process it runs in. ``to_host`` gathers results to every process
 (``process_allgather``); ``any_process`` and ``barrier`` make decisions and steps that every
@@ -91,9 +91,8 @@ class MemberLayout:
     """Where the members of a population live.
 
     ``padded`` members run (a multiple of the mesh size); the first ``num_members`` are the real
-    ones. ``sharding`` splits the member axis (``None``: one device, or one process whose devices
-    the count does not divide, as before). ``manual``: the population spans several processes and
-    runs through ``shard_map``."""
+    ones. ``sharding`` splits the member axis (``None``: one device). ``manual``: the population
+    spans several processes and runs through ``shard_map``."""
     num_members: int
     padded: int
     sharding: jax.sharding.NamedSharding | None
@@ -146,27 +145,21 @@ class MemberLayout:
 
 
 def member_layout(num_members: int, one_device_per_process: bool = False) -> MemberLayout:
-    """The layout of ``num_members`` members over ``jax.devices()``.
-
-    In one process it is the single-host rule: the member axis is split over the devices when the
-    count divides evenly, else it stays on one device. Across processes the mesh holds every
-    process's devices (``one_device_per_process``: the first of each, for host-bridged
-    environments, whose worker pool serves one program per process) and the count is padded to a
-    multiple of it."""
-    if jax.process_count() == 1:
-        devices = jax.devices()
-        if len(devices) < 2 or num_members % len(devices):
-            return MemberLayout(num_members, num_members, None, False)
-        mesh = jax.sharding.Mesh(np.asarray(devices), (AXIS,))
-        sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(AXIS))
-        return MemberLayout(num_members, num_members, sharding, False)
+    """The layout of ``num_members`` members over ``jax.devices()``: one mesh of every device
+    (``one_device_per_process``: across processes, the first of each, for host-bridged
+    environments, whose worker pool serves one program per process), the member count padded to
+    a multiple of it. In one process the member axis is split by ``jit``'s partitioner; across
+    processes the population runs through ``shard_map``."""
     devices = sorted(jax.devices(), key=lambda d: (d.process_index, d.id))
-    if one_device_per_process:
+    manual = jax.process_count() > 1
+    if manual and one_device_per_process:
         firsts = {}
         for d in devices:
             firsts.setdefault(d.process_index, d)
         devices = list(firsts.values())
+    if len(devices) < 2:
+        return MemberLayout(num_members, num_members, None, False)
     mesh = jax.sharding.Mesh(np.asarray(devices), (AXIS,))
     sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(AXIS))
     padded = -(-num_members // len(devices)) * len(devices)
-    return MemberLayout(num_members, padded, sharding, True)
+    return MemberLayout(num_members, padded, sharding, manual)
