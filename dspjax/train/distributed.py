@@ -4,11 +4,11 @@
 ``jax.devices()`` lists every process's devices and every process runs the same program.
 ``member_layout`` lays the member axis over one global one-axis mesh (``"members"``), padding a
 member count that does not divide the mesh with inert copies of member 0 whose results are
-dropped (in one process with several devices too). Across processes the population runs through ``jax.shard_map``: each device vmaps its own
-members, so a host-bridged environment's callback sees (and its worker pool steps) only the
-members of the process it runs in. ``to_host`` gathers results to every process
-(``process_allgather``); ``any_process`` and ``barrier`` make decisions and steps that every
-process takes together.
+dropped (in one process with several devices too). Across processes the population runs through
+``jax.shard_map``: each device vmaps its own members, so a host-bridged environment's callback
+sees (and its worker pool steps) only the members of the process it runs in. ``to_host``
+gathers results to every process (``process_allgather``); ``any_process`` and ``barrier`` make
+decisions and steps that every process takes together.
 
 Where the coordinator and this process's place come from, first given first:
 the ``--coordinator``/``--num-processes``/``--process-id`` arguments, the environment variables
