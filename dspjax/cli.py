@@ -125,6 +125,20 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--resume", default=None, metavar="RUN_DIR",
                       help="go on with an interrupted run from its latest good checkpoint, with "
                            "the options it was started with (give no others)")
+    dist = tr.add_argument_group(
+        "several processes or hosts (jax.distributed; give the same command on each, with its own "
+        "--process-id; also allowed beside --resume)")
+    dist.add_argument("--distributed", action="store_true",
+                      help="one population over the devices of every process: jax.distributed."
+                           "initialize with the options below, else JAX_COORDINATOR_ADDRESS, "
+                           "DSPJAX_NUM_PROCESSES, DSPJAX_PROCESS_ID, else the cluster JAX detects "
+                           "(SLURM, Open MPI, Kubernetes, Cloud TPU); process 0 writes the run directory")
+    dist.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                      help="address of process 0's coordinator (implies --distributed)")
+    dist.add_argument("--num-processes", type=_int, default=None, metavar="N",
+                      help="number of processes (implies --distributed)")
+    dist.add_argument("--process-id", type=_int, default=None, metavar="I",
+                      help="this process's index, 0..N-1 (implies --distributed)")
 
     rp = sub.add_parser("report", help="redraw the plots of a run directory")
     rp.add_argument("run_dir")
@@ -224,7 +238,8 @@ def _train_setup(args, resuming: bool = False):
     return algo, config, base, swept, seeds, members, out
 
 
-RESUMABLE_ARGS = ("no_progress",)  # what --resume may be given beside the run directory
+DISTRIBUTED_ARGS = ("distributed", "coordinator", "num_processes", "process_id")
+RESUMABLE_ARGS = ("no_progress", *DISTRIBUTED_ARGS)  # what --resume may be given beside the run directory
 
 
 def _resume_args(args):
@@ -253,6 +268,8 @@ def _resume_args(args):
                           f"see dspjax report {run_dir}")
     saved = argparse.Namespace(**cfg["train_args"])
     saved.out, saved.resume, saved.no_progress = str(run_dir), str(run_dir), args.no_progress
+    for name in DISTRIBUTED_ARGS:
+        setattr(saved, name, getattr(args, name))
     saved.opt_hidden_sizes = tuple(saved.opt_hidden_sizes) if saved.opt_hidden_sizes else None
     return saved, cfg
 
@@ -262,16 +279,19 @@ def cmd_train(args) -> int:
 
     from dspjax.envs import close_host_envs
     from dspjax.train.checkpoints import IncompatibleCheckpoint, TrainingCheckpoints
+    from dspjax.train.distributed import barrier, initialize, is_primary
     from dspjax.train.population import TrainingStopped
     from dspjax.train.report import draw_plots, format_table
     from dspjax.train.run_dir import run_config, start_run, write_metrics_csv, write_run
     from dspjax.train.stopping import StopNow, StopOnSignal, announce_stop
-
+    if args.distributed or any(getattr(args, k) is not None for k in DISTRIBUTED_ARGS[1:]):
+        initialize(args.coordinator, args.num_processes, args.process_id)  # before any backend
     saved_cfg = None
     if args.resume is not None:
         args, saved_cfg = _resume_args(args)
     algo, config, base, sweep, seeds, members, out = _train_setup(args, resuming=saved_cfg is not None)
-    train_args = {k: v for k, v in vars(args).items() if k not in ("resume", "no_progress", "out")}
+    train_args = {k: v for k, v in vars(args).items()
+                  if k not in ("resume", "no_progress", "out", *DISTRIBUTED_ARGS)}
     extra = {"train_args": train_args, "segment_length": args.segment_length}
     cfg = run_config(algo.name, config, base, sweep, seeds, members, algo.networks, **extra)
     if saved_cfg is not None:
@@ -279,12 +299,16 @@ def cmd_train(args) -> int:
             raise ConfigError(f"resume={str(out)!r}: its config.json does not match the run its "
                               "command line makes now (edited by hand?); it cannot be resumed")
     else:
-        start_run(out, cfg)
+        barrier("dspjax-checked")  # every process has checked --out before process 0 makes it
+        if is_primary():
+            start_run(out, cfg)
+        barrier("dspjax-run-dir")
     checkpoints = TrainingCheckpoints(out / "checkpoints", keep=args.keep_checkpoints)
     what = "going on with" if saved_cfg else "compiling"
-    print(f"dspjax: {algo.name} on {config.env_id}, {len(members)} member(s), "
-          f"{config.total_timesteps:,} steps each; {what} one program... (run directory: {out})",
-          file=sys.stderr)
+    if is_primary():
+        print(f"dspjax: {algo.name} on {config.env_id}, {len(members)} member(s), "
+              f"{config.total_timesteps:,} steps each; {what} one program... (run directory: {out})",
+              file=sys.stderr)
 
     def stream_metrics(done, metrics):
         from dspjax.train.population import PopulationResult
@@ -319,8 +343,12 @@ def cmd_train(args) -> int:
     except IncompatibleCheckpoint as e:
         raise ConfigError(f"resume={str(out)!r}: {e}") from None
     checkpoints.close()
+    if not is_primary():  # process 0 writes the run directory
+        barrier("dspjax-written")
+        return 0
     summary = write_run(out, algo.name, config, base, sweep, seeds, result, algo.networks, **extra)
     draw_plots(out)
+    barrier("dspjax-written")
     print(format_table(summary))
     print(f"\ncompiled in {result.compile_seconds:.1f}s, trained in {result.run_seconds:.1f}s; "
           f"run directory: {out}")

@@ -64,13 +64,16 @@ class TrainingCheckpoints:
         """Blocks until every save has reached the disk."""
         self._manager.wait_until_finished()
 
-    def restore_latest(self, abstract_state, abstract_metrics: dict) -> Restored | None:
+    def restore_latest(self, abstract_state, abstract_metrics: dict,
+                       sharding=None) -> Restored | None:
         """The newest readable checkpoint restored into the structure of ``abstract_state`` and
         ``abstract_metrics`` (``jax.ShapeDtypeStruct`` trees), or ``None`` when there is none.
-        Raises ``IncompatibleCheckpoint`` when a readable one does not fit that structure."""
+        Raises ``IncompatibleCheckpoint`` when a readable one does not fit that structure.
+        ``sharding``: the state comes back as jax.Arrays laid out by it (a population over several
+        processes: each process reads its own members' shards) instead of NumPy arrays."""
         ocp = self._ocp
-        to_numpy = lambda tree: jax.tree.map(
-            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tree)
+        to_numpy = lambda tree, sharding=None: jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)
         unreadable = []
         for iteration in reversed(self.iterations()):
             try:
@@ -95,21 +98,28 @@ class TrainingCheckpoints:
                                              f"run's training state ({mismatch})")
             try:
                 items = self._manager.restore(iteration, args=ocp.args.Composite(
-                    state=ocp.args.StandardRestore(to_numpy(abstract_state)),
+                    state=ocp.args.StandardRestore(to_numpy(abstract_state, sharding)),
                     history=ocp.args.StandardRestore(to_numpy(abstract_metrics))))
             except Exception as e:  # noqa: BLE001
                 unreadable.append((iteration, _reason(e)))
                 continue
             self._set_aside([i for i, _ in unreadable])
             to_np = lambda tree: jax.tree.map(np.asarray, tree)
-            return Restored(iteration, to_np(items["state"]), to_np(items["history"]), unreadable)
+            state = items["state"] if sharding is not None else to_np(items["state"])
+            return Restored(iteration, state, to_np(items["history"]), unreadable)
         self._set_aside([i for i, _ in unreadable])
         return Restored(0, None, None, unreadable) if unreadable else None
 
     def _set_aside(self, iterations) -> None:
         """Moves unreadable checkpoints out of the manager's directory (kept for inspection), so
         the run can save those iteration counts again."""
+        from dspjax.train.distributed import barrier, is_primary
         if not iterations:
+            return
+        barrier("dspjax-set-aside-start")
+        if not is_primary():  # process 0 moves them; the others wait
+            barrier("dspjax-set-aside")
+            self._manager.reload()
             return
         aside = self.directory.parent / (self.directory.name + ".unreadable")
         aside.mkdir(exist_ok=True)
@@ -120,6 +130,7 @@ class TrainingCheckpoints:
                 if target.exists():
                     shutil.rmtree(target)
                 os.replace(source, target)
+        barrier("dspjax-set-aside")
         self._manager.reload()
 
     def close(self) -> None:

@@ -174,6 +174,10 @@ def _wait_interruptibly(tree):
     return jax.block_until_ready(tree)
 
 
+def _no_progress(iteration):
+    pass
+
+
 def _raise_host_error_first():
     host_error = take_host_error()  # JAX wraps it; raise the one that names env and step
     if host_error is not None:
@@ -194,28 +198,32 @@ def run_population(make_train, config, members: Sequence[Member], progress: bool
     (True: a bar on a terminal, a line every few percent otherwise; or a callable
     ``(iteration, num_iterations)``)."""
     from dspjax.agents.loop import split_train_key
+    from dspjax.train.distributed import any_process, is_primary, member_layout
     from dspjax.train.progress import make_progress
 
     n_iter = config.num_iterations
     length = int(segment_length or default_segment_length(n_iter))
     if length < 1:
         raise ConfigError(f"segment_length={length}: must be an integer >= 1")
-    show = make_progress(progress, n_iter, f"training {len(members)} member{'s' * (len(members) > 1)}")
-    train = make_train(config, progress_callback=show.update if show else None)
-    hp, hp_axes = stack_hparams([m.hparams for m in members])
-    keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray([m.seed for m in members], jnp.uint32))
-    sharding = member_sharding(len(members))
-    place = (lambda x: x) if sharding is None else (lambda x: jax.device_put(x, sharding))
-    keys = place(keys)
-    hp = jax.tree.map(lambda x, axis: x if axis is None else place(x), hp, hp_axes)
-    k_init, k_eval = jax.vmap(split_train_key)(keys)
+    show = make_progress(progress if is_primary() else False, n_iter,
+                         f"training {len(members)} member{'s' * (len(members) > 1)}")
+    # Every process compiles the same program: the others' progress callback does nothing.
+    callback = show.update if show else (_no_progress if progress and jax.process_count() > 1 else None)
+    train = make_train(config, progress_callback=callback)
+    layout = member_layout(len(members), one_device_per_process=train.restart_env is not None)
+    running = layout.pad(list(members))  # inert copies of member 0 fill the mesh (dropped)
+    hp, hp_axes = stack_hparams([m.hparams for m in running])
+    keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray([m.seed for m in running], jnp.uint32))
+    if layout.manual:  # split on the host, then laid over every process's devices
+        k_init, k_eval = (layout.place(np.asarray(k)) for k in jax.vmap(split_train_key)(keys))
+    else:
+        k_init, k_eval = jax.vmap(split_train_key)(layout.place(keys))
+    hp = jax.tree.map(lambda x, axis: layout.place(x, mapped=axis is not None), hp, hp_axes)
 
-    split = {} if sharding is None else {"out_shardings": sharding}  # every output: members first
-    init = jax.jit(jax.vmap(train.init, in_axes=(0, hp_axes)), **split)
-    segment = jax.jit(jax.vmap(train.segment(length), in_axes=(0, hp_axes, None)), **split)
-    evaluate = jax.jit(jax.vmap(train.evaluate), **split)
-    abstract_state = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
-                                  jax.eval_shape(init, k_init, hp))
+    init = layout.compile(train.init, (0, hp_axes))
+    segment = layout.compile(train.segment(length), (0, hp_axes, None))
+    evaluate = layout.compile(train.evaluate, (0, 0))
+    abstract_state = layout.abstract(jax.eval_shape(init, k_init, hp))
     abstract_metrics = jax.eval_shape(segment, abstract_state, hp, 0)[1]
     metrics = {k: np.zeros((len(members), n_iter), v.dtype) for k, v in abstract_metrics.items()}
 
@@ -228,7 +236,8 @@ def run_population(make_train, config, members: Sequence[Member], progress: bool
     done, state = 0, None
     if checkpoints is not None:
         restored = checkpoints.restore_latest(
-            abstract_state, {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in metrics.items()})
+            abstract_state, {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in metrics.items()},
+            sharding=layout.sharding if layout.manual else None)
         if restored is not None:
             for iteration, reason in restored.unreadable:
                 print(f"dspjax: checkpoint at iteration {iteration} cannot be read ({reason}); "
@@ -237,30 +246,32 @@ def run_population(make_train, config, members: Sequence[Member], progress: bool
                 done, metrics = restored.iteration, restored.metrics
                 print(f"dspjax: going on from the checkpoint at iteration {done} of {n_iter}",
                       file=sys.stderr)
-                state = jax.tree.map(lambda x: place(jnp.asarray(x)), restored.state)
+                state = restored.state if layout.manual else jax.tree.map(
+                    lambda x: layout.place(jnp.asarray(x)), restored.state)
     resumed_from = done
     try:
         if state is None:
             state = compiled_init(k_init, hp)
         elif train.restart_env is not None:  # host environments restart from a fresh reset
-            restart = jax.jit(jax.vmap(train.restart_env))
-            state = restart(state, jax.vmap(jax.random.fold_in, in_axes=(0, None))(k_init, done))
+            restart = layout.compile(train.restart_env, (0, 0))
+            fold = layout.compile(jax.random.fold_in, (0, None))
+            state = restart(state, fold(k_init, done))
         if show:
             show.start(done)
         while done < n_iter:
-            if should_stop is not None and should_stop():
+            if should_stop is not None and any_process(should_stop()):
                 raise TrainingStopped(done, n_iter)
             state, seg_metrics = compiled_segment(state, hp, done)
-            seg_metrics = _wait_interruptibly(seg_metrics)
+            seg_metrics = layout.to_host(_wait_interruptibly(seg_metrics))
             count = min(length, n_iter - done)
             for k, v in seg_metrics.items():
-                metrics[k][:, done:done + count] = np.asarray(v)[:, :count]
+                metrics[k][:, done:done + count] = v[:, :count]
             done += count
             if checkpoints is not None:
                 checkpoints.save(done, state, metrics)
-            if on_segment is not None:
+            if on_segment is not None and is_primary():
                 on_segment(done, metrics)
-        if should_stop is not None and should_stop():
+        if should_stop is not None and any_process(should_stop()):
             raise TrainingStopped(done, n_iter)
         eval_returns = _wait_interruptibly(compiled_eval(state, k_eval))
     except TrainingStopped:
@@ -275,6 +286,5 @@ def run_population(make_train, config, members: Sequence[Member], progress: bool
         if show:
             show.close()
     t2 = time.perf_counter()
-    to_np = lambda tree: jax.tree.map(np.asarray, tree)
-    return PopulationResult(list(members), metrics, np.asarray(eval_returns), to_np(state),
-                            t1 - t0, t2 - t1, resumed_from)
+    return PopulationResult(list(members), metrics, layout.to_host(eval_returns),
+                            layout.to_host(state), t1 - t0, t2 - t1, resumed_from)

@@ -189,7 +189,9 @@ def save_checkpoint(path, final_state) -> None:
     tree = {"params": final_state.params,
             "neuron_masks": {n: list(p.neuron_masks) for n, p in final_state.pruners.items()},
             "weight_masks": {n: list(p.weight_masks) for n, p in final_state.pruners.items()}}
-    with ocp.StandardCheckpointer() as ckpt:
+    me = jax.process_index()  # across processes, the one that writes the run directory alone
+    alone = ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me})
+    with ocp.StandardCheckpointer(multiprocessing_options=alone) as ckpt:
         ckpt.save(os.path.abspath(path), jax.tree.map(np.asarray, tree), force=True)
 
 
