@@ -68,6 +68,7 @@ def reference(tmp_path_factory):
     return one_process(ARGS, tmp_path_factory.mktemp("one") / "run")
 
 
+@pytest.mark.slow
 def test_two_processes_train_exactly_like_one(reference, tmp_path):
     out = tmp_path / "two"
     (first, _), (second, _) = finish(start_processes(ARGS + ["--out", str(out)]))
@@ -75,6 +76,7 @@ def test_two_processes_train_exactly_like_one(reference, tmp_path):
     assert "run directory" in first and "run directory" not in second  # process 0 reports it
 
 
+@pytest.mark.slow
 def test_a_member_count_the_processes_do_not_divide_is_padded(tmp_path):
     args = [a if a != "8" else "3" for a in ARGS]  # 3 members: 4 run, one an inert copy
     out = tmp_path / "two"
@@ -82,12 +84,14 @@ def test_a_member_count_the_processes_do_not_divide_is_padded(tmp_path):
     assert_same_run(one_process(args, tmp_path / "one"), out)
 
 
+@pytest.mark.slow
 def test_a_bridged_environment_trains_exactly_like_one_process(tmp_path):
     out = tmp_path / "two"
     finish(start_processes(ARGS + BRIDGED + ["--out", str(out)]))
     assert_same_run(one_process(ARGS + BRIDGED, tmp_path / "one"), out)
 
 
+@pytest.mark.slow
 def test_both_processes_killed_then_resumed_end_exactly_as_uninterrupted(reference, tmp_path):
     out = tmp_path / "killed"
     processes = start_processes(ARGS + ["--out", str(out)])
@@ -120,6 +124,7 @@ STEPPED = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_each_process_steps_only_its_own_members_environments():
     port = free_port()
     processes = [subprocess.Popen([sys.executable, "-c", STEPPED, f"127.0.0.1:{port}", str(i)],
