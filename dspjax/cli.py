@@ -330,7 +330,8 @@ def cmd_train(args) -> int:
                                     should_stop=stop, on_segment=stream_metrics)
     except TrainingStopped:
         checkpoints.close()
-        print(f"dspjax: stopped by {stop.name}; {resume_hint()}", file=sys.stderr)
+        print(f"dspjax: stopped by {stop.name or 'a stop on another process'}; {resume_hint()}",
+              file=sys.stderr)
         return stop.exit_code
     except (StopNow, KeyboardInterrupt):
         close_host_envs()

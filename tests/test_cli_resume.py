@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,7 +22,10 @@ from dspjax.train.run_dir import load_run
 ARGS = ["train", "--steps", str(200 * 4 * 16), "--num-envs", "4", "--num-steps", "16", "--epochs", "1",
         "--minibatches", "2", "--hidden", "16,8", "--eval-episodes", "2", "--seeds", "2",
         "--segment-length", "10", "--no-progress"]
-ENV = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1")
+# The processes of these tests compile the same programs again and again: JAX's persistent
+# compilation cache (one per test session) lets every process after the first load them.
+COMPILE_CACHE = tempfile.mkdtemp(prefix="dspjax-tests-compile-cache-")
+ENV = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1", JAX_COMPILATION_CACHE_DIR=COMPILE_CACHE)
 
 
 def start(args, out, **kwargs):
@@ -84,7 +88,9 @@ def assert_same_run(a, b):
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     out = tmp_path_factory.mktemp("resume") / "uninterrupted"
-    assert main([*ARGS, "--out", str(out)]) == 0
+    process = start(ARGS, out)
+    _, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err
     return out
 
 

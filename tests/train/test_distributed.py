@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from test_cli_resume import assert_same_run, wait_for_checkpoint  # noqa: E402
+from test_cli_resume import COMPILE_CACHE, assert_same_run, wait_for_checkpoint  # noqa: E402
 
 # 100 iterations in segments of 10, 8 members.
 ARGS = ["train", "--steps", str(100 * 4 * 16), "--num-envs", "4", "--num-steps", "16", "--epochs", "1",
@@ -28,7 +28,7 @@ ARGS = ["train", "--steps", str(100 * 4 * 16), "--num-envs", "4", "--num-steps",
         "--segment-length", "10", "--no-progress"]
 BRIDGED = ["--env", "gymnasium:CartPole-v1", "--env-workers", "1"]
 ROOT = str(Path(__file__).resolve().parents[2])
-ENV = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1",
+ENV = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1", JAX_COMPILATION_CACHE_DIR=COMPILE_CACHE,
            PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
 TWO_DEVICES = dict(ENV, XLA_FLAGS="--xla_force_host_platform_device_count=2")
 
