@@ -19,10 +19,12 @@ train: install          ## the default job: PPO+DSP on gymnax CartPole-v1, 3 see
 test: install           ## the whole test suite (about 7 minutes on 2 CPU cores, after the install)
 	$(BIN)/python -m pytest $(ARGS)
 
-bench: install          ## benchmarks: population scaling (speed, memory), host-bridge overhead, inference
+bench: install          ## benchmarks: population scaling, host bridge, inference, segments, two processes
 	$(BIN)/python benchmarks/population_scaling.py $(ARGS)
 	$(BIN)/python benchmarks/bridge_overhead.py
 	$(BIN)/python benchmarks/inference.py
+	$(BIN)/python benchmarks/segment_overhead.py
+	$(BIN)/python benchmarks/distributed.py
 
 experiments: install    ## regenerate experiments/cartpole (about 10 minutes on 2 CPU cores)
 	bash experiments/cartpole/run.sh

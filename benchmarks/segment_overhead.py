@@ -7,9 +7,10 @@ against the same population in segments with a checkpoint after each, side by si
   ``dspjax train`` does.
 
 Both include compilation (the segmented run compiles three programs: init, segment, evaluation).
-The two are run alternately ``--repeats`` times; the overhead is the ratio of their medians.
+The two are run alternately ``--repeats`` times (which one goes first alternating too); the
+overhead is the ratio of their medians.
 
-Usage: python benchmarks/segment_overhead.py [--steps 500000] [--seeds 3] [--repeats 2] [--out FILE]
+Usage: python benchmarks/segment_overhead.py [--steps 500000] [--seeds 3] [--repeats 3] [--out FILE]
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=500_000)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default=None, help="write the rows as JSON here")
     args = parser.parse_args()
     config = PPOConfig(total_timesteps=args.steps)
@@ -67,9 +68,10 @@ def main():
     one_program(warm_up, members[:1])
     segmented(warm_up, members[:1])
     times = {"one program": [], "segments + checkpoints": []}
-    for _ in range(args.repeats):
-        times["one program"].append(one_program(config, members))
-        times["segments + checkpoints"].append(segmented(config, members))
+    for repeat in range(args.repeats):  # alternate which goes first: drifts in load hit both
+        for name in sorted(times, reverse=bool(repeat % 2)):
+            run = one_program if name == "one program" else segmented
+            times[name].append(run(config, members))
     medians = {k: statistics.median(v) for k, v in times.items()}
     row = {"machine": machine(), "job": f"PPO+DSP CartPole-v1, {args.seeds} seeds, {args.steps:,} steps, "
            f"hidden {config.hidden_sizes}", "segments": -(-config.num_iterations // default_segment_length(
