@@ -18,24 +18,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
 
 import jax
 import jax.numpy as jnp
+from population_scaling import machine  # benchmarks/ is the script's folder
 
 from dspjax.agents import PPOConfig, PPOHParams, make_train
 from dspjax.train import build_population, run_population, stack_hparams
 from dspjax.train.checkpoints import TrainingCheckpoints
 from dspjax.train.population import default_segment_length
-
-
-def machine() -> str:
-    dev = jax.devices()[0]
-    cpu = platform.processor() or platform.machine()
-    return f"{dev.platform}:{dev.device_kind}, {os.cpu_count()} host cores ({cpu}), jax {jax.__version__}"
 
 
 def one_program(config, members) -> float:

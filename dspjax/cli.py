@@ -249,8 +249,9 @@ def _resume_args(args):
     from dspjax.train.run_dir import read_run_config
     run_dir = Path(args.resume)
     cfg = read_run_config(run_dir)
+    defaults = vars(build_parser().parse_args(["train"]))
     given = [k for k, v in vars(args).items() if k not in ("command", "resume", *RESUMABLE_ARGS)
-             and v != build_parser().parse_args(["train"]).__dict__.get(k)]
+             and v != defaults.get(k)]
     if given:
         flags = ", ".join("--" + k.removeprefix("opt_").removeprefix("hp_").replace("_", "-")
                           for k in given)
@@ -311,9 +312,7 @@ def cmd_train(args) -> int:
               file=sys.stderr)
 
     def stream_metrics(done, metrics):
-        from dspjax.train.population import PopulationResult
-        partial = PopulationResult(members, metrics, None, None, 0.0, 0.0)
-        write_metrics_csv(out / "metrics.csv", partial, iterations_done=done)
+        write_metrics_csv(out / "metrics.csv", members, metrics, iterations_done=done)
 
     def resume_hint() -> str:
         its = checkpoints.iterations()

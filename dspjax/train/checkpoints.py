@@ -72,7 +72,7 @@ class TrainingCheckpoints:
         ``sharding``: the state comes back as jax.Arrays laid out by it (a population over several
         processes: each process reads its own members' shards) instead of NumPy arrays."""
         ocp = self._ocp
-        to_numpy = lambda tree, sharding=None: jax.tree.map(
+        restore_target = lambda tree, sharding=None: jax.tree.map(
             lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)
         unreadable = []
         for iteration in reversed(self.iterations()):
@@ -98,8 +98,8 @@ class TrainingCheckpoints:
                                              f"run's training state ({mismatch})")
             try:
                 items = self._manager.restore(iteration, args=ocp.args.Composite(
-                    state=ocp.args.StandardRestore(to_numpy(abstract_state, sharding)),
-                    history=ocp.args.StandardRestore(to_numpy(abstract_metrics))))
+                    state=ocp.args.StandardRestore(restore_target(abstract_state, sharding)),
+                    history=ocp.args.StandardRestore(restore_target(abstract_metrics))))
             except Exception as e:  # noqa: BLE001
                 unreadable.append((iteration, _reason(e)))
                 continue

@@ -202,7 +202,7 @@ def run_population(make_train, config, members: Sequence[Member], progress: bool
     from dspjax.train.progress import make_progress
 
     n_iter = config.num_iterations
-    length = int(segment_length or default_segment_length(n_iter))
+    length = default_segment_length(n_iter) if segment_length is None else int(segment_length)
     if length < 1:
         raise ConfigError(f"segment_length={length}: must be an integer >= 1")
     show = make_progress(progress if is_primary() else False, n_iter,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import os
 from pathlib import Path
@@ -100,7 +101,7 @@ def write_atomically(path, text: str) -> None:
     killed mid-write) sees the old file or the new one, never half of one."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
+    tmp.write_text(text, newline="")
     os.replace(tmp, path)
 
 
@@ -113,7 +114,7 @@ def write_run(run_dir, algo: str, config, base_hp, sweep: dict, seeds, result: P
     networks = tuple(networks or get_algo(algo).networks)
     run_dir = start_run(run_dir, run_config(algo, config, base_hp, sweep, seeds, result.members,
                                             networks, **extra))
-    write_metrics_csv(run_dir / "metrics.csv", result)
+    write_metrics_csv(run_dir / "metrics.csv", result.members, result.metrics)
     summary = {"algo": algo, "env_id": config.env_id, "total_timesteps": config.total_timesteps,
                "networks": list(networks), "policy_network": networks[0],
                "compile_seconds": result.compile_seconds, "run_seconds": result.run_seconds,
@@ -146,23 +147,23 @@ def block_metrics(metrics: dict, block: int) -> tuple[np.ndarray, dict]:
     return last, out
 
 
-def write_metrics_csv(path, result: PopulationResult, max_rows: int = MAX_CSV_ROWS_PER_MEMBER,
+def write_metrics_csv(path, members, metrics: dict, max_rows: int = MAX_CSV_ROWS_PER_MEMBER,
                       iterations_done: int | None = None) -> None:
-    """One row per member and iteration, or, past ``max_rows`` iterations, per block of
-    iterations (``block_metrics``; the ``iteration`` column is the block's last one). With
-    ``iterations_done``, only the first that many iterations (a run still training)."""
-    names = sorted(result.metrics)
-    n_iter = result.metrics[names[0]].shape[1] if iterations_done is None else iterations_done
-    done = {k: np.asarray(v)[:, :n_iter] for k, v in result.metrics.items()}
-    iterations, metrics = block_metrics(done, -(-n_iter // max_rows))
-    tmp = Path(path).with_name(Path(path).name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["member", "seed", "iteration"] + names)
-        for m in result.members:
-            for j, t in enumerate(iterations):
-                w.writerow([m.index, m.seed, int(t)] + [_fmt(metrics[k][m.index, j]) for k in names])
-    os.replace(tmp, path)
+    """One row per member and iteration of ``metrics`` (name -> (members, iterations)), or, past
+    ``max_rows`` iterations, per block of iterations (``block_metrics``; the ``iteration`` column
+    is the block's last one). With ``iterations_done``, only the first that many iterations (a run
+    still training). Written atomically (``write_atomically``)."""
+    names = sorted(metrics)
+    n_iter = metrics[names[0]].shape[1] if iterations_done is None else iterations_done
+    done = {k: np.asarray(v)[:, :n_iter] for k, v in metrics.items()}
+    iterations, blocks = block_metrics(done, -(-n_iter // max_rows))
+    text = io.StringIO(newline="")
+    w = csv.writer(text)
+    w.writerow(["member", "seed", "iteration"] + names)
+    for m in members:
+        for j, t in enumerate(iterations):
+            w.writerow([m.index, m.seed, int(t)] + [_fmt(blocks[k][m.index, j]) for k in names])
+    write_atomically(path, text.getvalue())
 
 
 def _fmt(x):

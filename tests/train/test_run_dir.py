@@ -69,7 +69,7 @@ def test_long_runs_are_logged_in_blocks_of_iterations():
 
 def test_metrics_csv_has_at_most_max_rows_per_member(written, tmp_path):
     _, result, _ = written
-    write_metrics_csv(tmp_path / "metrics.csv", result, max_rows=4)
+    write_metrics_csv(tmp_path / "metrics.csv", result.members, result.metrics, max_rows=4)
     table = read_metrics_csv(tmp_path / "metrics.csv")
     n_iter = TINY.num_iterations   # 10: blocks of 3 iterations, the last one shorter
     np.testing.assert_array_equal(table["iteration"][0], [2, 5, 8, 9])
