@@ -38,8 +38,9 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 
-from dspjax.networks import init_mlp, mlp_apply  # noqa: E402
+from dspjax.networks import init_layers  # noqa: E402
 from dspjax.policy_file import forward  # noqa: E402
+from dspjax.pruning import chain_apply  # noqa: E402
 from dspjax.train.export import compact_policy, npz_bytes, onnx_bytes  # noqa: E402
 from dspjax.train.run_dir import load_run, member_network, networks_of  # noqa: E402
 
@@ -74,14 +75,14 @@ def policy_layers(run_dir: Path, record: dict, net: str, seed: int):
     if (run_dir / "checkpoint").is_dir():
         _, tree = load_run(run_dir)
         return compact_policy(*member_network(tree, net, record["member"])), "run checkpoint"
-    params = init_mlp(jax.random.PRNGKey(seed), record[net]["compact_sizes"])
+    params = init_layers(jax.random.PRNGKey(seed), record[net]["compact_sizes"])
     return [(np.asarray(p["kernel"]), np.asarray(p["bias"])) for p in params], "orthogonal init (no checkpoint)"
 
 
 def engines(layers, activation: str) -> dict:
     """One callable per engine, ``obs -> outputs`` as NumPy, for the network ``layers``."""
     params = tuple({"kernel": jax.device_put(k), "bias": jax.device_put(b)} for k, b in layers)
-    jitted = jax.jit(lambda p, obs: mlp_apply(p, obs, activation)[0])
+    jitted = jax.jit(lambda p, obs: chain_apply(p, obs, activation)[0])
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1  # a small policy on a small computer: one thread
     session = ort.InferenceSession(onnx_bytes(layers, activation), options, providers=["CPUExecutionProvider"])

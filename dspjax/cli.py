@@ -294,7 +294,7 @@ def cmd_train(args) -> int:
     train_args = {k: v for k, v in vars(args).items()
                   if k not in ("resume", "no_progress", "out", *DISTRIBUTED_ARGS)}
     extra = {"train_args": train_args, "segment_length": args.segment_length}
-    cfg = run_config(algo.name, config, base, sweep, seeds, members, algo.networks, **extra)
+    cfg = run_config(algo.name, config, base, sweep, seeds, members, **extra)
     if saved_cfg is not None:
         if json.loads(json.dumps(cfg)) != saved_cfg:
             raise ConfigError(f"resume={str(out)!r}: its config.json does not match the run its "
@@ -346,7 +346,7 @@ def cmd_train(args) -> int:
     if not is_primary():  # process 0 writes the run directory
         barrier("dspjax-written")
         return 0
-    summary = write_run(out, algo.name, config, base, sweep, seeds, result, algo.networks, **extra)
+    summary = write_run(out, algo.name, config, base, sweep, seeds, result, **extra)
     draw_plots(out)
     barrier("dspjax-written")
     print(format_table(summary))

@@ -3,12 +3,12 @@
 ``make_train(config)`` returns a pure ``train(key, hparams)``. Each iteration steps every
 environment once with an ε-greedy policy, writes the transitions to a replay buffer kept on the
 device, and every ``train_every`` iterations takes one gradient step on a sampled batch: the TD
-loss (optionally double DQN) plus the DSP penalty, with importance, masking and pruning as in
-``dsp_step`` (METHOD.md §2–§4). The Q-network is the one network pruned; the target network
-shares its mask (§1): every ``target_update_every`` iterations it moves a fraction ``tau`` of the
-way to the online network (Polyak averaging; ``tau = 1`` is a hard copy), and it is re-masked
-after every pruning step. The Adam learning rate decays linearly, ``lr · (1 − lr_decay · t)`` at
-training fraction ``t``.
+loss (optionally double DQN), made one ``DSP.step`` (penalty, importance, masking and pruning,
+METHOD.md §2–§4; a pruning iteration prunes when it takes a gradient step). The Q-network is the
+one network pruned; the target network shares its mask (§1): every ``target_update_every``
+iterations it moves a fraction ``tau`` of the way to the online network (Polyak averaging;
+``tau = 1`` is a hard copy), and it is masked with the online network's masks every iteration.
+The Adam learning rate decays linearly, ``lr · (1 − lr_decay · t)`` at training fraction ``t``.
 
 The defaults solve gymnax CartPole-v1 while pruning (``experiments/dqn_cartpole``: ``sweep.py``
 found them, ``run.py`` confirms them on three seeds). DQN takes many more, smaller iterations
@@ -24,18 +24,18 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from dspjax.agents.dsp_step import (
+from dspjax.agents.loop import (
     all_finite,
-    compression_metrics,
-    dsp_gradient_step,
+    episode_metrics,
     keep_unless_diverged,
-    prune_networks,
+    make_env_restart,
+    make_greedy_evaluate,
+    make_scan_train,
 )
-from dspjax.agents.loop import episode_metrics, make_env_restart, make_greedy_evaluate, make_scan_train
 from dspjax.envs import config_vec_env
 from dspjax.hparams import ConfigError, hparam, validate_fields
-from dspjax.networks import ACTIVATIONS, init_mlp, mlp_apply, zero_probes
-from dspjax.pruning import DSPHParams, apply_masks, apply_param_mask, init_pruner, pruner_param_mask, regularizer_loss
+from dspjax.networks import MLP
+from dspjax.pruning import ACTIVATIONS, DSP, DSPHParams, DSPState
 
 DOUBLE_DQN_NAMES = ("off", "on")
 
@@ -167,10 +167,9 @@ def epsilon(hp: DQNHParams, progress):
 
 @struct.dataclass
 class DQNState:
-    params: dict             # {"q": mlp params}
+    params: dict             # {"q": MLP variables}
     target_params: dict      # masked copy of params
-    opt_state: optax.OptState
-    pruners: dict            # {"q": PrunerState}
+    dsp: DSPState            # Adam's state, masks and importance of the Q-network
     buffer: ReplayBuffer
     env_state: object
     obs: jnp.ndarray
@@ -178,55 +177,57 @@ class DQNState:
     diverged: jnp.ndarray
 
 
+def networks(config: DQNConfig) -> dict:
+    """DQN's pruning declaration: the Q-network (its target is masked with the same masks)."""
+    return {"q": MLP(config.hidden_sizes, 1, config.activation).chain(("q", "params"))}
+
+
 def make_train(config: DQNConfig, progress_callback=None):
     """Returns ``train(key, hparams) -> (final DQNState, per-iteration metrics, eval returns)``."""
     config.validate()
     env = config_vec_env(config, config.num_envs)
-    sizes = (env.observation_size, *config.hidden_sizes, env.num_actions)
-    act = config.activation
+    q_network = MLP(config.hidden_sizes, env.num_actions, config.activation)
     n_iter = config.num_iterations
     start_iteration = config.learning_starts // config.num_envs
 
     def q_values(params, obs):
-        return mlp_apply(params["q"], obs, act)[0]
+        return q_network.apply(params["q"], obs)
 
     def learning_rate(hp, progress):
         return hp.lr * (1.0 - hp.lr_decay * progress)
 
-    def make_optimizer(hp, progress=0.0):
-        return optax.chain(optax.clip_by_global_norm(hp.max_grad_norm),
-                           optax.adam(learning_rate(hp, progress)))
+    def make_dsp(hp, progress=0.0) -> DSP:
+        optimizer = optax.chain(optax.clip_by_global_norm(hp.max_grad_norm),
+                                optax.adam(learning_rate(hp, progress)))
+        return DSP(networks(config), optimizer, hp.dsp, n_iter,
+                   step_size=lambda _: learning_rate(hp, progress))
 
     def init(key, hp: DQNHParams) -> DQNState:
-        k_net, k_pruner, k_env, key = jax.random.split(key, 4)
-        params = {"q": init_mlp(k_net, sizes)}
+        k_net, k_dsp, k_env, key = jax.random.split(key, 4)
         obs, env_state = env.reset(k_env)
-        return DQNState(params, params, make_optimizer(hp).init(params),
-                        {"q": init_pruner(k_pruner, params["q"], hp.dsp)},
+        params = {"q": q_network.init(k_net, obs)}
+        return DQNState(params, params, make_dsp(hp).init(k_dsp, params),
                         init_buffer(config.buffer_size, env.observation_size), env_state, obs,
                         key, jnp.array(False))
 
-    def loss_fn(params, probes, batch, target_params, pruners, hp, progress):
-        q, hiddens = mlp_apply(params["q"], batch["obs"], act, probes["q"])
+    def loss_fn(params, batch, target_params, hp):
+        """The TD loss; DSP adds its penalty itself."""
+        q = q_values(params, batch["obs"])
         q_taken = jnp.take_along_axis(q, batch["action"][:, None], -1)[:, 0]
         targets = jax.lax.stop_gradient(td_targets(
             batch["reward"], batch["terminated"], q_values(target_params, batch["next_obs"]),
             q_values(params, batch["next_obs"]), hp.gamma, hp.double_dqn))
         td_loss = 0.5 * jnp.mean((q_taken - targets) ** 2)
-        penalty = regularizer_loss(params["q"], pruners["q"], hp.dsp, progress)
-        return td_loss + penalty, (dict(td_loss=td_loss, penalty=penalty,
-                                        q_mean=jnp.mean(q_taken)), {"q": hiddens})
+        return td_loss, dict(td_loss=td_loss, q_mean=jnp.mean(q_taken))
 
-    def gradient_step(state: DQNState, key, hp, progress):
+    def gradient_step(state: DQNState, key, hp, iteration):
         batch = sample_transitions(state.buffer, key, config.batch_size)
-        probes = {"q": zero_probes(state.params["q"], (config.batch_size,))}
-        (loss, (aux, hiddens)), (grads, probe_grads) = jax.value_and_grad(
-            loss_fn, argnums=(0, 1), has_aux=True)(state.params, probes, batch,
-                                                   state.target_params, state.pruners, hp, progress)
-        params, opt_state, pruners = dsp_gradient_step(
-            make_optimizer(hp, progress), lambda o: learning_rate(hp, progress), state.params,
-            state.opt_state, state.pruners, grads, hiddens, probe_grads, batch["obs"], hp.dsp, progress, act)
-        return state.replace(params=params, opt_state=opt_state, pruners=pruners), dict(aux, loss=loss)
+        dsp = make_dsp(hp, iteration / n_iter)
+        (td_loss, aux), grads, taps = dsp.value_and_grad(loss_fn, has_aux=True)(
+            state.params, batch, state.target_params, hp)
+        params, dsp_state, info = dsp.step(state.dsp, state.params, grads, taps, iteration)
+        return state.replace(params=params, dsp=dsp_state), dict(
+            aux, penalty=info["penalty"], loss=td_loss + info["penalty"])
 
     def iteration_step(state: DQNState, iteration, hp: DQNHParams):
         if progress_callback is not None:
@@ -245,23 +246,20 @@ def make_train(config: DQNConfig, progress_callback=None):
 
         learn = (iteration >= start_iteration) & (iteration % config.train_every == 0)
         zero_losses = dict(td_loss=0.0, penalty=0.0, q_mean=0.0, loss=0.0)
-        new, losses = jax.lax.cond(learn, lambda s: gradient_step(s, k_batch, hp, progress),
+        new, losses = jax.lax.cond(learn, lambda s: gradient_step(s, k_batch, hp, iteration),
                                    lambda s: (s, jax.tree.map(jnp.asarray, zero_losses)), new)
-        pruners = prune_networks(new.params, new.pruners, hp.dsp, iteration, n_iter)
-        params, opt_state = apply_masks(new.params, new.opt_state, pruners)
         refresh = iteration % config.target_update_every == 0
         target = jax.tree.map(lambda t, p: jnp.where(refresh, hp.tau * p + (1.0 - hp.tau) * t, t),
-                              new.target_params, params)
-        target = {"q": apply_param_mask(target["q"], pruner_param_mask(params["q"], pruners["q"]))}
+                              new.target_params, new.params)
+        target = make_dsp(hp).masked(target, new.dsp)
 
-        diverged = state.diverged | ~all_finite(losses["loss"], params)
-        updated = new.replace(params=params, target_params=target, opt_state=opt_state,
-                              pruners=pruners, diverged=diverged)
+        diverged = state.diverged | ~all_finite(losses["loss"], new.params)
+        updated = new.replace(target_params=target, diverged=diverged)
         next_state = keep_unless_diverged(diverged, state.replace(
             diverged=diverged, buffer=buffer, env_state=env_state, obs=next_obs, key=key), updated)
         metrics = dict(timesteps=(iteration + 1) * config.num_envs, **episode_metrics(info),
                        epsilon=epsilon(hp, progress), diverged=diverged, **losses)
-        metrics.update(compression_metrics(next_state.params, next_state.pruners))
+        metrics.update(make_dsp(hp).metrics(next_state.params, next_state.dsp))
         return next_state, metrics
 
     return make_scan_train(init, iteration_step, make_greedy_evaluate(config, q_values), n_iter,

@@ -1,5 +1,6 @@
 """The outer loop every agent shares: ``train(key, hparams)`` as one ``lax.scan`` over
-iterations, a greedy evaluation at the end, and the per-iteration episode figures.
+iterations, a greedy evaluation at the end, the per-iteration episode figures, and what happens
+to a member that diverges.
 
 The same iterations also run in *segments* (``train.segment(length)``): a program that runs
 iterations ``first .. first + length - 1`` of the loop from a given state, so a driver can stop
@@ -19,6 +20,17 @@ def episode_metrics(info) -> dict:
     episodes = jnp.sum(info["episode_done"])
     return dict(episodes=episodes,
                 episode_return=jnp.sum(info["episode_return"]) / jnp.maximum(episodes, 1))
+
+
+def all_finite(loss, params):
+    """False when the loss or any parameter is NaN or infinite (the member has diverged)."""
+    return jnp.isfinite(loss) & jax.tree.reduce(lambda a, x: a & jnp.all(jnp.isfinite(x)),
+                                                params, jnp.array(True))
+
+
+def keep_unless_diverged(diverged, old_state, new_state):
+    """``old_state`` where the member has diverged (it keeps its last finite networks)."""
+    return jax.tree.map(lambda old, new: jnp.where(diverged, old, new), old_state, new_state)
 
 
 def make_greedy_evaluate(config, action_values):

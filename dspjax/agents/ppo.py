@@ -1,8 +1,9 @@
 """PPO (discrete actions) with DSP, end to end under ``jit``.
 
-``make_train(config)`` returns a pure ``train(key, hparams)``: rollout, GAE, clipped objective, the
-DSP penalty, importance updates and pruning steps, all inside ``lax.scan``. Separate actor and
-critic MLPs are each pruned with their own mask (METHOD.md §1). ``jit(vmap(train))`` trains a
+``make_train(config)`` returns a pure ``train(key, hparams)``: rollout, GAE and the clipped
+objective inside ``lax.scan``, each optimiser step one ``DSP.step`` (penalty, importance, masking,
+pruning). Separate actor and critic MLPs (``networks``) are each pruned with their own mask
+(METHOD.md §1). ``jit(vmap(train))`` trains a
 population of hyperparameters and seeds in one program (``dspjax.train.population``).
 
 With ``pruning=none`` and ``lam=0`` the same code is the dense baseline; ``importance=none``,
@@ -19,20 +20,19 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from dspjax.agents.dsp_step import (
+from dspjax.agents.loop import (
     all_finite,
-    compression_metrics,
-    dsp_gradient_step,
+    episode_metrics,
     keep_unless_diverged,
-    prune_networks,
+    make_env_restart,
+    make_greedy_evaluate,
+    make_scan_train,
 )
-from dspjax.agents.loop import episode_metrics, make_env_restart, make_greedy_evaluate, make_scan_train
 from dspjax.envs import config_vec_env
 from dspjax.hparams import ConfigError, hparam, validate_fields
-from dspjax.networks import ACTIVATIONS, init_mlp, mlp_apply, zero_probes
-from dspjax.pruning import NO_PRUNING, DSPHParams, apply_masks, init_pruner, regularizer_loss
+from dspjax.networks import MLP
+from dspjax.pruning import ACTIVATIONS, DSP, NO_PRUNING, DSPHParams, DSPState, chain_apply
 
-NETWORKS = ("actor", "critic")
 PRUNE_CRITIC_NAMES = ("off", "on")
 
 
@@ -110,9 +110,8 @@ def network_dsp_hparams(hp: PPOHParams) -> dict:
 
 @struct.dataclass
 class PPOState:
-    params: dict             # {"actor": mlp params, "critic": mlp params}
-    opt_state: optax.OptState
-    pruners: dict            # {"actor": PrunerState, "critic": PrunerState}
+    params: dict             # {"actor": MLP variables, "critic": MLP variables}
+    dsp: DSPState            # Adam's state, masks and importance of actor and critic
     env_state: object
     obs: jnp.ndarray
     key: jnp.ndarray
@@ -140,6 +139,19 @@ def generalized_advantages(rewards, values, dones, truncated, final_values, last
     return advantages, advantages + values
 
 
+def actor_critic(config: PPOConfig, n_actions: int) -> dict:
+    """The actor and critic MLPs by name (the actor's last layer starts small, as usual in PPO)."""
+    return {"actor": MLP(config.hidden_sizes, n_actions, config.activation, output_scale=0.01),
+            "critic": MLP(config.hidden_sizes, 1, config.activation, output_scale=1.0)}
+
+
+def networks(config: PPOConfig) -> dict:
+    """PPO's pruning declaration: actor and critic, each with its own mask (the actor first: it is
+    the policy network)."""
+    return {name: MLP(config.hidden_sizes, 1, config.activation).chain((name, "params"))
+            for name in ("actor", "critic")}
+
+
 def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | None = None):
     """Returns ``train(key, hparams) -> (final PPOState, per-iteration metrics, eval returns)``.
 
@@ -148,32 +160,34 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
     """
     config.validate()
     env = config_vec_env(config, config.num_envs)
-    n_actions = env.num_actions
-    sizes = (env.observation_size, *config.hidden_sizes)
-    act = config.activation
+    models = actor_critic(config, env.num_actions)
     n_iter = config.num_iterations
     n_grad_steps = n_iter * config.update_epochs * config.num_minibatches
 
     def policy_logits(params, obs):
-        return mlp_apply(params["actor"], obs, act)[0]
+        return models["actor"].apply(params["actor"], obs)
+
+    def value_of(params, obs):
+        return models["critic"].apply(params["critic"], obs)[..., 0]
 
     def learning_rate(hp, count):
         frac = 1.0 - count / n_grad_steps if config.anneal_lr else 1.0
         return hp.lr * frac
 
-    def make_optimizer(hp):
-        return optax.chain(optax.clip_by_global_norm(hp.max_grad_norm),
-                           optax.scale_by_adam(eps=1e-5),
-                           optax.scale_by_schedule(lambda count: -learning_rate(hp, count)))
+    def make_dsp(hp) -> DSP:
+        optimizer = optax.chain(optax.clip_by_global_norm(hp.max_grad_norm),
+                                optax.scale_by_adam(eps=1e-5),
+                                optax.scale_by_schedule(lambda count: -learning_rate(hp, count)))
+        return DSP(networks(config), optimizer, network_dsp_hparams(hp), n_iter,
+                   updates_per_iteration=config.update_epochs * config.num_minibatches,
+                   step_size=lambda opt_state: learning_rate(hp, opt_state[-1].count - 1))
 
     def init(key, hp: PPOHParams) -> PPOState:
-        k_actor, k_critic, k_pa, k_pc, k_env, key = jax.random.split(key, 6)
-        params = {"actor": init_mlp(k_actor, sizes + (n_actions,), output_scale=0.01),
-                  "critic": init_mlp(k_critic, sizes + (1,), output_scale=1.0)}
-        pruners = {"actor": init_pruner(k_pa, params["actor"], hp.dsp),
-                   "critic": init_pruner(k_pc, params["critic"], hp.dsp)}
+        k_actor, k_critic, k_dsp, _, k_env, key = jax.random.split(key, 6)
         obs, env_state = env.reset(k_env)
-        return PPOState(params, make_optimizer(hp).init(params), pruners, env_state, obs, key,
+        params = {"actor": models["actor"].init(k_actor, obs),
+                  "critic": models["critic"].init(k_critic, obs)}
+        return PPOState(params, make_dsp(hp).init(k_dsp, params), env_state, obs, key,
                         jnp.array(False))
 
     def rollout(state: PPOState):
@@ -181,13 +195,13 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
             env_state, obs, key = carry
             key, k_act, k_env = jax.random.split(key, 3)
             logits = policy_logits(state.params, obs)
-            value = mlp_apply(state.params["critic"], obs, act)[0][..., 0]
+            value = value_of(state.params, obs)
             action = jax.random.categorical(k_act, logits)
             log_prob = jax.nn.log_softmax(logits)[jnp.arange(obs.shape[0]), action]
             next_obs, env_state, reward, terminated, truncated, info = env.step(
                 k_env, env_state, action)
             # A truncated episode is cut but bootstrapped from its final observation's value.
-            final_value = mlp_apply(state.params["critic"], info["final_observation"], act)[0][..., 0]
+            final_value = value_of(state.params, info["final_observation"])
             transition = dict(obs=obs, action=action, reward=reward, done=terminated | truncated,
                               truncated=truncated, final_value=final_value,
                               log_prob=log_prob, value=value, info=info)
@@ -196,10 +210,10 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
                                                    None, config.num_steps)
         return state.replace(env_state=env_state, obs=obs, key=key), traj
 
-    def loss_fn(params, probes, batch, pruners, hp, progress):
-        logits, actor_h = mlp_apply(params["actor"], batch["obs"], act, probes["actor"])
-        value, critic_h = mlp_apply(params["critic"], batch["obs"], act, probes["critic"])
-        value = value[..., 0]
+    def loss_fn(params, batch, hp):
+        """PPO's loss (clipped objective, value loss, entropy); DSP adds its penalty itself."""
+        logits = policy_logits(params, batch["obs"])
+        value = value_of(params, batch["obs"])
         log_probs_all = jax.nn.log_softmax(logits)
         log_prob = jnp.take_along_axis(log_probs_all, batch["action"][:, None], -1)[:, 0]
         ratio = jnp.exp(log_prob - batch["log_prob"])
@@ -212,60 +226,52 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
                                             (v_clipped - batch["target"]) ** 2))
         entropy = -jnp.mean(jnp.sum(jnp.exp(log_probs_all) * log_probs_all, -1))
         rl_loss = pg_loss + hp.vf_coef * v_loss - hp.ent_coef * entropy
-        dsp = network_dsp_hparams(hp)
-        penalty = sum(regularizer_loss(params[n], pruners[n], dsp[n], progress) for n in NETWORKS)
-        aux = dict(pg_loss=pg_loss, v_loss=v_loss, entropy=entropy, penalty=penalty)
-        return rl_loss + penalty, (aux, {"actor": actor_h, "critic": critic_h})
+        return rl_loss, dict(pg_loss=pg_loss, v_loss=v_loss, entropy=entropy)
 
-    def update_minibatch(carry, batch, hp, progress):
-        params, opt_state, pruners = carry
-        probes = {n: zero_probes(params[n], (config.minibatch_size,)) for n in NETWORKS}
-        (loss, (aux, hiddens)), (grads, probe_grads) = jax.value_and_grad(
-            loss_fn, argnums=(0, 1), has_aux=True)(params, probes, batch, pruners, hp, progress)
-        params, opt_state, pruners = dsp_gradient_step(
-            make_optimizer(hp), lambda o: learning_rate(hp, o[-1].count - 1), params, opt_state,
-            pruners, grads, hiddens, probe_grads, batch["obs"], network_dsp_hparams(hp), progress,
-            act)
-        return (params, opt_state, pruners), dict(aux, loss=loss)
+    def update_minibatch(carry, batch, hp, update):
+        params, dsp_state = carry
+        dsp = make_dsp(hp)
+        (rl_loss, aux), grads, taps = dsp.value_and_grad(loss_fn, has_aux=True)(params, batch, hp)
+        params, dsp_state, info = dsp.step(dsp_state, params, grads, taps, update)
+        return (params, dsp_state), dict(aux, penalty=info["penalty"],
+                                         loss=rl_loss + info["penalty"])
 
-    def update_epoch(carry, key, batch, hp, progress):
+    def update_epoch(carry, key_and_epoch, batch, hp, iteration):
+        key, epoch = key_and_epoch
         n = config.num_envs * config.num_steps
         perm = jax.random.permutation(key, n)
         shuffled = jax.tree.map(lambda x: x.reshape((n,) + x.shape[2:])[perm], batch)
         minibatches = jax.tree.map(
             lambda x: x.reshape((config.num_minibatches, -1) + x.shape[1:]), shuffled)
-        return jax.lax.scan(lambda c, b: update_minibatch(c, b, hp, progress), carry, minibatches)
+        # The step index from scan counters, not from the (per-member) state: see DSP.step.
+        first = (iteration * config.update_epochs + epoch) * config.num_minibatches
+        return jax.lax.scan(lambda c, b_k: update_minibatch(c, b_k[0], hp, first + b_k[1]), carry,
+                            (minibatches, jnp.arange(config.num_minibatches)))
 
     def iteration_step(state: PPOState, iteration, hp: PPOHParams):
         if progress_callback is not None:
             jax.debug.callback(progress_callback, iteration)
-        progress = iteration / n_iter
         new, traj = rollout(state)
-        last_value = mlp_apply(new.params["critic"], new.obs, act)[0][..., 0]
+        last_value = value_of(new.params, new.obs)
         advantages, targets = generalized_advantages(
             traj["reward"], traj["value"], traj["done"], traj["truncated"], traj["final_value"],
             last_value, hp.gamma, hp.gae_lambda)
         batch = dict(obs=traj["obs"], action=traj["action"], log_prob=traj["log_prob"],
                      value=traj["value"], advantage=advantages, target=targets)
         key, k_epochs = jax.random.split(new.key)
-        (params, opt_state, pruners), losses = jax.lax.scan(
-            lambda c, k: update_epoch(c, k, batch, hp, progress),
-            (new.params, new.opt_state, new.pruners),
-            jax.random.split(k_epochs, config.update_epochs))
-
-        pruners = prune_networks(params, pruners, network_dsp_hparams(hp), iteration, n_iter)
-        params, opt_state = apply_masks(params, opt_state, pruners)
+        (params, dsp_state), losses = jax.lax.scan(
+            lambda c, k: update_epoch(c, k, batch, hp, iteration), (new.params, new.dsp),
+            (jax.random.split(k_epochs, config.update_epochs), jnp.arange(config.update_epochs)))
 
         losses = jax.tree.map(jnp.mean, losses)
         diverged = state.diverged | ~all_finite(losses["loss"], params)
-        updated = new.replace(params=params, opt_state=opt_state, pruners=pruners, key=key,
-                              diverged=diverged)
+        updated = new.replace(params=params, dsp=dsp_state, key=key, diverged=diverged)
         # A diverged member keeps its last finite networks; the population is never touched.
         next_state = keep_unless_diverged(diverged, state.replace(
             diverged=diverged, env_state=new.env_state, obs=new.obs, key=key), updated)
         metrics = dict(timesteps=(iteration + 1) * config.num_envs * config.num_steps,
                        **episode_metrics(traj["info"]), diverged=diverged, **losses)
-        metrics.update(compression_metrics(next_state.params, next_state.pruners))
+        metrics.update(make_dsp(hp).metrics(next_state.params, next_state.dsp))
         return next_state, metrics
 
     return make_scan_train(init, iteration_step, make_greedy_evaluate(config, policy_logits), n_iter,
@@ -273,13 +279,11 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
 
 
 def greedy_policy(activation: str = "tanh"):
-    """``policy(actor_params, obs) -> actions`` of a (masked or compact) actor MLP."""
-    return lambda params, obs: jnp.argmax(mlp_apply(params, obs, activation)[0], -1)
+    """``policy(actor layers, obs) -> actions`` of a (masked or compact) actor's layers."""
+    return lambda layers, obs: jnp.argmax(chain_apply(layers, obs, activation)[0], -1)
 
 
 def sampled_policy(activation: str = "tanh"):
-    """``policy(actor_params, obs, key) -> actions`` drawn from the actor's softmax: the
+    """``policy(actor layers, obs, key) -> actions`` drawn from the actor's softmax: the
     stochastic policy PPO trains, as opposed to its argmax."""
-    return lambda params, obs, key: jax.random.categorical(key, mlp_apply(params, obs, activation)[0])
-
-
+    return lambda layers, obs, key: jax.random.categorical(key, chain_apply(layers, obs, activation)[0])

@@ -1,3 +1,5 @@
-"""Networks that DSP prunes: plain MLPs on explicit parameter pytrees."""
+"""Networks dspjax's agents train (Flax modules), each with its pruning declaration."""
 
-from dspjax.networks.mlp import ACTIVATIONS, init_mlp, mlp_apply, output_jacobians, zero_probes
+from dspjax.networks.mlp import MLP, init_layers, orthogonal, orthogonal_kernel
+
+__all__ = ["MLP", "init_layers", "orthogonal", "orthogonal_kernel"]

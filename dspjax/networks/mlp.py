@@ -1,19 +1,19 @@
-"""The MLP that DSP prunes, as pure functions on an explicit parameter pytree.
+"""The MLP that dspjax's agents train, as a Flax module, and the pruning declaration of it.
 
-Parameters are a tuple of dense layers ``{"kernel": (n_in, n_out), "bias": (n_out,)}`` — the layout
-``dspjax.pruning`` reads its neuron groups from (METHOD.md §1). ``mlp_apply`` also returns the
-hidden activations and accepts zero-valued ``probes`` added to them, so one backward pass gives
-``∂L/∂h`` for the Taylor importance (§2) next to the parameter gradients.
+``MLP`` is a plain chain of ``nn.Dense`` layers with one elementwise activation between them, so
+DSP prunes it through ``MLP.chain`` (METHOD.md §1) like any user's Flax network. Its kernels start
+orthogonal (``orthogonal_kernel``, the initializer of PPO implementations), biases at zero.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-ACTIVATIONS = {"tanh": jnp.tanh, "relu": jax.nn.relu}
+from dspjax.pruning.chain import ACTIVATIONS, DenseChain, chain_layers, dense_chain
 
 
 def orthogonal_kernel(key, n_in: int, n_out: int, gain: float = 1.0):
@@ -38,43 +38,37 @@ def orthogonal_kernel(key, n_in: int, n_out: int, gain: float = 1.0):
     return gain * (q.T if transpose else q)
 
 
-def init_mlp(key, sizes: Sequence[int], hidden_scale: float = 2 ** 0.5, output_scale: float = 1.0):
-    """Orthogonal kernels (gain ``hidden_scale``, ``output_scale`` for the last layer), zero biases.
-
-    ``sizes = (n_in, n_1, ..., n_L, n_out)``.
-    """
-    keys = jax.random.split(key, len(sizes) - 1)
-    layers = []
-    for i, (k, n_in, n_out) in enumerate(zip(keys, sizes[:-1], sizes[1:])):
-        gain = output_scale if i == len(sizes) - 2 else hidden_scale
-        kernel = orthogonal_kernel(k, n_in, n_out, gain)
-        layers.append({"kernel": kernel, "bias": jnp.zeros((n_out,), jnp.float32)})
-    return tuple(layers)
+def orthogonal(gain: float = 1.0):
+    """``orthogonal_kernel`` as a Flax kernel initializer ``init(key, (n_in, n_out), dtype)``."""
+    def init(key, shape, dtype=jnp.float32):
+        return orthogonal_kernel(key, shape[0], shape[1], gain).astype(dtype)
+    return init
 
 
-def zero_probes(params, batch_shape=()):
-    """Zero perturbations of every hidden activation, for ``mlp_apply(..., probes=...)``."""
-    return tuple(jnp.zeros(batch_shape + (layer["bias"].shape[-1],)) for layer in params[:-1])
+class MLP(nn.Module):
+    """``x -> Dense(n_1) -> act -> ... -> Dense(n_L) -> act -> Dense(out_size)``."""
+    hidden_sizes: Sequence[int]
+    out_size: int
+    activation: str = "tanh"
+    hidden_scale: float = 2 ** 0.5
+    output_scale: float = 1.0
+
+    @nn.compact
+    def __call__(self, x):
+        act = ACTIVATIONS[self.activation]
+        for width in self.hidden_sizes:
+            x = act(nn.Dense(width, kernel_init=orthogonal(self.hidden_scale))(x))
+        return nn.Dense(self.out_size, kernel_init=orthogonal(self.output_scale))(x)
+
+    def chain(self, prefix: Sequence = ("params",), mask_of: str | None = None) -> DenseChain:
+        """This network's pruning declaration, its variables found under ``prefix`` of the tree
+        DSP sees (``("params",)`` for its own variables; ``("actor", "params")`` inside a dict of
+        networks)."""
+        return dense_chain(tuple(prefix), len(self.hidden_sizes) + 1, self.activation, mask_of)
 
 
-def mlp_apply(params, x, activation: str = "tanh", probes=None):
-    """Forward pass. Returns ``(output, hiddens)``, hiddens being the post-activation outputs of
-    every hidden layer (plus ``probes`` when given, which are zeros and only carry gradients)."""
-    act = ACTIVATIONS[activation]
-    hiddens = []
-    h = x
-    for i, layer in enumerate(params[:-1]):
-        h = act(h @ layer["kernel"] + layer["bias"])
-        if probes is not None:
-            h = h + probes[i]
-        hiddens.append(h)
-    out = h @ params[-1]["kernel"] + params[-1]["bias"]
-    return out, tuple(hiddens)
-
-
-def output_jacobians(params, x, activation: str = "tanh"):
-    """Per-sample ``∂f(x)/∂h_l`` for every hidden layer, each of shape (batch, n_out, n_l)."""
-    def single(xi):
-        probes = zero_probes(params)
-        return jax.jacrev(lambda p: mlp_apply(params, xi, activation, p)[0])(probes)
-    return jax.vmap(single)(x)
+def init_layers(key, sizes: Sequence[int], activation: str = "tanh") -> tuple:
+    """The layers ``({"kernel", "bias"}, ...)`` of a freshly initialised ``MLP`` with
+    ``sizes = (n_in, n_1, ..., n_L, n_out)`` (for a network of a given size outside an agent)."""
+    model = MLP(tuple(sizes[1:-1]), sizes[-1], activation)
+    return chain_layers(model.init(key, jnp.zeros((1, sizes[0]), jnp.float32)), model.chain())

@@ -1,9 +1,20 @@
-"""DSP as pure functions on MLP parameter pytrees (METHOD.md §1–§7).
+"""DSP as pure functions on parameter pytrees (METHOD.md §1–§7).
 
-Read in this order: ``groups`` (§1) → ``importance`` (§2) → ``regularizer`` (§3) → ``threshold``
-and ``mask`` (§4) → ``compact`` (§5, §6) → ``dsp`` (one network's DSP put together).
+Read in this order: ``chain`` (where a network's dense layers are in a parameter tree) →
+``groups`` (§1) → ``importance`` (§2) → ``regularizer`` (§3) → ``threshold`` and ``mask`` (§4) →
+``compact`` (§5, §6) → ``dsp`` (one network's DSP put together) → ``taps`` (``∂L/∂h`` from any
+Flax loss) → ``pruner`` (``DSP``: the one call per training step, for every declared network).
 """
 
+from dspjax.pruning.chain import (
+    ACTIVATIONS,
+    DenseChain,
+    chain_apply,
+    chain_layers,
+    dense_chain,
+    output_jacobians,
+    with_chain_layers,
+)
 from dspjax.pruning.compact import compact, compression_stats, dense_param_count
 from dspjax.pruning.dsp import (
     METHOD_PRESETS,
@@ -13,7 +24,6 @@ from dspjax.pruning.dsp import (
     UNSTRUCTURED,
     DSPHParams,
     PrunerState,
-    apply_masks,
     init_pruner,
     is_pruning_iteration,
     mask_gradients,
@@ -34,6 +44,7 @@ from dspjax.pruning.importance import (
     taylor_importance,
 )
 from dspjax.pruning.mask import apply_param_mask, mask_optimizer_state, update_mask, update_weight_mask
+from dspjax.pruning.pruner import DSP, DSPState
 from dspjax.pruning.regularizer import (
     PENALTY_FORMS,
     group_sparse_penalty,

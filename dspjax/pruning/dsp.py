@@ -1,11 +1,9 @@
 """DSP for one network, put together (METHOD.md §1–§4, §7).
 
 ``DSPHParams`` holds every sweepable hyperparameter as an array leaf (the discrete choices as
-integer codes), ``PrunerState`` the masks and importance EMA of one network. A trainer calls, per
-optimiser step: ``regularizer_loss`` (added to the RL loss), ``observe_importance`` (EMA update),
-``mask_gradients``, then after the optimiser ``proximal_step`` and ``apply_masks`` (exact zeroing
-of pruned params and optimiser moments);
-and every ``prune_every`` iterations inside the pruning window: ``prune_step``.
+integer codes), ``PrunerState`` the masks and importance EMA of one network. The functions here
+work on one network's layers (``chain.chain_layers``); ``pruner.DSP`` calls them in order, once per
+optimiser step, for every network an agent declares.
 """
 
 from __future__ import annotations
@@ -22,7 +20,7 @@ from dspjax.pruning.importance import (
     magnitude_importance,
     normalised_scores,
 )
-from dspjax.pruning.mask import apply_param_mask, mask_optimizer_state, update_mask, update_weight_mask
+from dspjax.pruning.mask import apply_param_mask, update_mask, update_weight_mask
 from dspjax.pruning.regularizer import (
     LOSS,
     PENALTY_FORMS,
@@ -82,10 +80,13 @@ METHOD_PRESETS = {
 @struct.dataclass
 class PrunerState:
     """Masks and smoothed importance of one network. Masks are bool, one per hidden layer
-    (``neuron_masks``) and one per kernel (``weight_masks``, used only by unstructured GMP)."""
+    (``neuron_masks``) and one per kernel (``weight_masks``, used only by unstructured GMP).
+    ``floored[l]`` (a bool) is True once the ``min_alive`` floor kept a neuron of layer ``l`` that
+    the threshold rule would have removed: that layer's size is the floor's, not the rule's."""
     neuron_masks: tuple
     weight_masks: tuple
     importance: tuple
+    floored: tuple
 
 
 def init_pruner(key, params, hp: DSPHParams) -> PrunerState:
@@ -95,6 +96,7 @@ def init_pruner(key, params, hp: DSPHParams) -> PrunerState:
         neuron_masks=tuple(jnp.ones((n,), bool) for n in sizes),
         weight_masks=tuple(jnp.ones(layer["kernel"].shape, bool) for layer in params),
         importance=init_importance(key, hp.importance, sizes),
+        floored=tuple(jnp.array(False) for _ in sizes),
     )
 
 
@@ -133,15 +135,6 @@ def proximal_step(params, state: PrunerState, hp: DSPHParams, progress, step_siz
     return proximal_group_shrink(params, _alphas(state, hp), lam_t, step_size)
 
 
-def apply_masks(params: dict, opt_state, pruners: dict):
-    """Exact masking after an optimiser or pruning step (§4): every pruned parameter and its
-    optimiser moments become 0. ``params`` and ``pruners`` map network names (actor, critic, q)
-    to one network's parameters and ``PrunerState``; ``opt_state`` is the optax state of ``params``.
-    """
-    pmask = {name: pruner_param_mask(params[name], pruners[name]) for name in params}
-    return apply_param_mask(params, pmask), mask_optimizer_state(opt_state, pmask)
-
-
 def is_pruning_iteration(iteration, num_iterations, hp: DSPHParams):
     """True every ``prune_every`` iterations while training progress is in the window."""
     t = iteration / num_iterations
@@ -160,6 +153,9 @@ def prune_step(params, state: PrunerState, hp: DSPHParams, progress) -> PrunerSt
                                    state.neuron_masks, p, hp.c_final, hp.k_final, hp.tau_final)
     new_neurons = tuple(update_mask(m, values, tau, hp.min_alive)
                         for m, (values, tau) in zip(state.neuron_masks, thresholds))
+    # The floor bound where it kept a neuron that the rule alone would have removed.
+    floored_now = tuple(jnp.any(new & ~(m & (values >= tau)))
+                        for new, m, (values, tau) in zip(new_neurons, state.neuron_masks, thresholds))
     sparsity = hp.gmp_sparsity * cubic_ramp(p)
     new_weights = tuple(update_weight_mask(m, layer["kernel"], sparsity)
                         for m, layer in zip(state.weight_masks, params))
@@ -168,6 +164,7 @@ def prune_step(params, state: PrunerState, hp: DSPHParams, progress) -> PrunerSt
     return state.replace(
         neuron_masks=tuple(jnp.where(structured, n, o) for n, o in zip(new_neurons, state.neuron_masks)),
         weight_masks=tuple(jnp.where(unstructured, n, o) for n, o in zip(new_weights, state.weight_masks)),
+        floored=tuple(f | (structured & now) for f, now in zip(state.floored, floored_now)),
     )
 
 

@@ -1,8 +1,8 @@
 """The agents the command line and run directories know, each described once.
 
-An ``Algo`` names an agent's static config and hyperparameter classes, its ``make_train``, the
-networks it prunes (the policy network first), a greedy policy of that network (and a sampling
-one for a stochastic actor), and the static
+An ``Algo`` names an agent's static config and hyperparameter classes, its ``make_train``, its
+pruning declaration (``declare(config) -> {name: DenseChain}``, the policy network first), a greedy
+policy of that network's layers (and a sampling one for a stochastic actor), and the static
 options the CLI exposes as ``--flag -> config field``. Everything above ``dspjax.agents`` (run
 directories, reports, evaluation, videos) reads an agent through this table, never by name.
 """
@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from dspjax.agents import dqn, ppo
 from dspjax.hparams import ConfigError
-from dspjax.networks import mlp_apply
+from dspjax.pruning import chain_apply
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,8 +46,8 @@ COMMON_OPTIONS = (
 
 
 def greedy_argmax(activation: str = "tanh"):
-    """``policy(params, obs) -> actions``: argmax of an MLP's output (DQN's Q-values)."""
-    return lambda params, obs: jnp.argmax(mlp_apply(params, obs, activation)[0], -1)
+    """``policy(layers, obs) -> actions``: argmax of an MLP's output (DQN's Q-values)."""
+    return lambda layers, obs: jnp.argmax(chain_apply(layers, obs, activation)[0], -1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,10 +57,15 @@ class Algo:
     config_cls: type
     hparams_cls: type
     make_train: Callable
-    networks: tuple[str, ...]        # every pruned network, the policy network first
-    greedy_policy: Callable          # activation -> policy(params of the policy network, obs)
+    declare: Callable                # config -> {name: DenseChain}, the policy network first
+    greedy_policy: Callable          # activation -> policy(layers of the policy network, obs)
     options: tuple[Option, ...]      # static options of the CLI, the common ones included
     sampled_policy: Callable | None = None  # activation -> policy(params, obs, key); None: greedy only
+
+    @property
+    def networks(self) -> tuple[str, ...]:
+        """The networks with their own masks, the policy network first."""
+        return tuple(n for n, c in self.declare(self.config_cls()).items() if c.mask_of is None)
 
     @property
     def policy_network(self) -> str:
@@ -94,13 +99,13 @@ class Algo:
 
 
 ALGOS = {
-    "ppo": Algo("ppo", ppo.PPOConfig, ppo.PPOHParams, ppo.make_train, ppo.NETWORKS,
+    "ppo": Algo("ppo", ppo.PPOConfig, ppo.PPOHParams, ppo.make_train, ppo.networks,
                 ppo.greedy_policy, COMMON_OPTIONS + (
                     Option("--num-steps", "num_steps", "int", "steps per env per rollout"),
                     Option("--epochs", "update_epochs", "int", "epochs over each rollout"),
                     Option("--minibatches", "num_minibatches", "int", "minibatches per epoch"),
                 ), sampled_policy=ppo.sampled_policy),
-    "dqn": Algo("dqn", dqn.DQNConfig, dqn.DQNHParams, dqn.make_train, ("q",), greedy_argmax,
+    "dqn": Algo("dqn", dqn.DQNConfig, dqn.DQNHParams, dqn.make_train, dqn.networks, greedy_argmax,
                 COMMON_OPTIONS + (
                     Option("--buffer-size", "buffer_size", "int", "replay buffer capacity"),
                     Option("--batch-size", "batch_size", "int", "transitions per gradient step"),

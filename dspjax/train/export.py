@@ -177,13 +177,13 @@ def npz_bytes(layers) -> bytes:
 
 def onnx_bytes(layers, activation: str) -> bytes:
     """The serialized ONNX model of the MLP ``layers`` (dynamic batch) through jax2onnx."""
-    from dspjax.networks import mlp_apply
+    from dspjax.pruning import chain_apply
     params = _as_params(layers)
     logging.getLogger("jax2onnx").setLevel(logging.ERROR)  # plugins for other libraries' layers
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # jax2onnx's use of jax.core names
         from jax2onnx import to_onnx
-        model = to_onnx(lambda obs: mlp_apply(params, obs, activation)[0],
+        model = to_onnx(lambda obs: chain_apply(params, obs, activation)[0],
                         [("batch", layers[0][0].shape[0])], model_name="dspjax_policy", opset=ONNX_OPSET,
                         input_names=[ONNX_INPUT], output_names=[ONNX_OUTPUT])
     return model.SerializeToString()

@@ -28,7 +28,7 @@ import numpy as np
 
 from dspjax import __version__
 from dspjax.hparams import ConfigError
-from dspjax.pruning import compact, dense_param_count
+from dspjax.pruning import chain_layers, compact, compression_stats, dense_param_count
 from dspjax.train.algos import get_algo
 from dspjax.train.population import PopulationResult, describe_member, hparam_specs
 
@@ -40,21 +40,25 @@ def all_hparams(hp) -> dict:
     return describe_member(hp, list(hparam_specs(type(hp))))
 
 
-def _network_summary(result: PopulationResult, i: int, net: str) -> dict:
-    out = {k: float(result.metrics[f"{net}_{k}"][i, -1]) for k in NETWORK_FIGURES}
-    layer_keys = sorted(k for k in result.metrics if k.startswith(f"{net}_alive_layer"))
-    out["alive_per_layer"] = [int(result.metrics[k][i, -1]) for k in layer_keys]
-    params = jax.tree.map(lambda x: x[i], result.final_state.params[net])
-    out["dense_params"] = dense_param_count(params)
-    masks = [m[i] for m in result.final_state.pruners[net].neuron_masks]
-    out["compact_sizes"] = [int(compact(params, masks)[0]["kernel"].shape[0])] + \
-        [int(layer["bias"].shape[-1]) for layer in compact(params, masks)]
+def _network_summary(result: PopulationResult, i: int, net: str, chain) -> dict:
+    """Member ``i``'s network ``net`` (declared by ``chain``) at the end: §5 figures, alive neurons
+    per layer, what stopped each layer's pruning, its compact sizes."""
+    member = jax.tree.map(lambda x: np.asarray(x[i]), result.final_state)
+    layers, pruner = chain_layers(member.params, chain), member.dsp.pruners[net]
+    stats = compression_stats(layers, pruner.neuron_masks, pruner.weight_masks)
+    out = {k: float(stats[k]) for k in NETWORK_FIGURES}
+    out["alive_per_layer"] = [int(np.sum(m)) for m in pruner.neuron_masks]
+    out["stopped_by"] = ["floor" if f else "rule" for f in pruner.floored]
+    out["dense_params"] = dense_param_count(layers)
+    small = compact(layers, pruner.neuron_masks)
+    out["compact_sizes"] = [int(small[0]["kernel"].shape[0])] + [int(layer["bias"].shape[-1])
+                                                                for layer in small]
     return out
 
 
-def summarize(result: PopulationResult, networks) -> list[dict]:
+def summarize(result: PopulationResult, networks: dict) -> list[dict]:
     """One record per member: grid point, seed, final return, compression per network
-    (``networks``: the agent's pruned networks, e.g. ``("actor", "critic")`` or ``("q",)``)."""
+    (``networks``: the agent's declaration ``{name: DenseChain}``, e.g. actor and critic, or q)."""
     rows = []
     for m in result.members:
         i = m.index
@@ -67,14 +71,15 @@ def summarize(result: PopulationResult, networks) -> list[dict]:
             "eval_returns": [float(r) for r in returns],
             "train_return_last": float(np.mean(train_returns[-10:])) if len(train_returns) else None,
             "diverged": bool(result.metrics["diverged"][i, -1]),
-            **{net: _network_summary(result, i, net) for net in networks},
+            **{net: _network_summary(result, i, net, chain) for net, chain in networks.items()
+               if chain.mask_of is None},
         })
     return rows
 
 
-def run_config(algo: str, config, base_hp, sweep: dict, seeds, members, networks=None, **extra) -> dict:
+def run_config(algo: str, config, base_hp, sweep: dict, seeds, members, **extra) -> dict:
     """The content of ``config.json``; ``extra`` keys are added (e.g. the command line)."""
-    networks = tuple(networks or get_algo(algo).networks)
+    networks = get_algo(algo).networks
     return {"algo": algo, "networks": list(networks), "config": dataclasses.asdict(config),
             "base_hparams": all_hparams(base_hp),
             "sweep": {k: [str(v) for v in vals] for k, vals in sweep.items()},
@@ -106,20 +111,20 @@ def write_atomically(path, text: str) -> None:
 
 
 def write_run(run_dir, algo: str, config, base_hp, sweep: dict, seeds, result: PopulationResult,
-              networks=None, **extra):
-    """Writes config, metrics, summary and checkpoint of a finished population run.
-
-    ``networks``: the pruned networks to summarise, the policy network first (default: those of
-    the registered agent ``algo``); ``extra``: more ``config.json`` keys."""
-    networks = tuple(networks or get_algo(algo).networks)
+              **extra):
+    """Writes config, metrics, summary and checkpoint of a finished population run of the
+    registered agent ``algo`` (its declared networks, the policy network first); ``extra``: more
+    ``config.json`` keys."""
+    networks = get_algo(algo).declare(config)
+    pruned = [n for n, chain in networks.items() if chain.mask_of is None]
     run_dir = start_run(run_dir, run_config(algo, config, base_hp, sweep, seeds, result.members,
-                                            networks, **extra))
+                                            **extra))
     write_metrics_csv(run_dir / "metrics.csv", result.members, result.metrics)
     summary = {"algo": algo, "env_id": config.env_id, "total_timesteps": config.total_timesteps,
-               "networks": list(networks), "policy_network": networks[0],
+               "networks": pruned, "policy_network": pruned[0],
                "compile_seconds": result.compile_seconds, "run_seconds": result.run_seconds,
                "members": summarize(result, networks)}
-    save_checkpoint(run_dir / "checkpoint", result.final_state)
+    save_checkpoint(run_dir / "checkpoint", result.final_state, networks)
     write_atomically(run_dir / "summary.json", json.dumps(summary, indent=2))  # last: the run is done
     return summary
 
@@ -184,12 +189,15 @@ def read_metrics_csv(path) -> dict[str, np.ndarray]:
     return out
 
 
-def save_checkpoint(path, final_state) -> None:
-    """The final networks and masks of every member (batched leading axis) with orbax."""
+def save_checkpoint(path, final_state, networks: dict) -> None:
+    """The final layers and masks of every declared network of every member (batched leading
+    axis) with orbax; each network's layers as a list ``[{"kernel", "bias"}, ...]``."""
     import orbax.checkpoint as ocp
-    tree = {"params": final_state.params,
-            "neuron_masks": {n: list(p.neuron_masks) for n, p in final_state.pruners.items()},
-            "weight_masks": {n: list(p.weight_masks) for n, p in final_state.pruners.items()}}
+    pruners = final_state.dsp.pruners
+    owned = [n for n, chain in networks.items() if chain.mask_of is None]
+    tree = {"params": {n: list(chain_layers(final_state.params, networks[n])) for n in owned},
+            "neuron_masks": {n: list(pruners[n].neuron_masks) for n in owned},
+            "weight_masks": {n: list(pruners[n].weight_masks) for n in owned}}
     me = jax.process_index()  # across processes, the one that writes the run directory alone
     alone = ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me})
     with ocp.StandardCheckpointer(multiprocessing_options=alone) as ckpt:

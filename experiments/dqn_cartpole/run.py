@@ -15,8 +15,8 @@ import time
 import jax
 import numpy as np
 
-from dspjax.agents.dqn import DQNConfig, DQNHParams, make_train
-from dspjax.pruning import compact
+from dspjax.agents.dqn import DQNConfig, DQNHParams, make_train, networks
+from dspjax.pruning import chain_layers, compact
 from dspjax.train.population import build_population, run_population
 
 SEEDS = (0, 1, 2)
@@ -65,9 +65,10 @@ def main() -> None:
         weights = result.metrics["q_weights_removed"][:, -1]
         sizes = []
         for i in range(len(members)):
-            params = jax.tree.map(lambda x: x[i], result.final_state.params["q"])
-            masks = [m[i] for m in result.final_state.pruners["q"].neuron_masks]
-            sizes.append([layer["bias"].shape[0] for layer in compact(params, masks)[:-1]])
+            member = jax.tree.map(lambda x: x[i], result.final_state)
+            layers = chain_layers(member.params, networks(config)["q"])
+            sizes.append([layer["bias"].shape[0]
+                          for layer in compact(layers, member.dsp.pruners["q"].neuron_masks)[:-1]])
         ok &= bool(np.all(returns >= TARGET))
         print(f"| {method} | {', '.join(f'{r:.1f}' for r in returns)} | {returns.mean():.1f} ± "
               f"{returns.std():.1f} | {100 * neurons.mean():.1f} % ({', '.join(f'{100 * n:.1f}' for n in neurons)}) | "

@@ -13,12 +13,12 @@ from dspjax.agents.dqn import (
     epsilon,
     init_buffer,
     make_train,
+    networks,
     sample_transitions,
     td_targets,
 )
 from dspjax.hparams import ConfigError
-from dspjax.networks import mlp_apply
-from dspjax.pruning import compact, pruner_param_mask
+from dspjax.pruning import chain_apply, chain_layers, compact, pruner_param_mask
 from dspjax.train.population import build_population, run_population, set_hparam
 
 
@@ -75,9 +75,11 @@ def test_training_keeps_pruned_groups_zero_in_online_and_target_networks():
     assert int(metrics["q_alive_neurons"][-1]) < 48
     assert np.all(np.diff(np.asarray(metrics["q_alive_neurons"])) <= 0)
     assert float(metrics["loss"][-1]) != 0.0  # learning happened
-    pmask = pruner_param_mask(state.params["q"], state.pruners["q"])
-    adam = state.opt_state[1][0]
-    for tree in (state.params["q"], state.target_params["q"], adam.mu["q"], adam.nu["q"]):
+    chain = networks(config)["q"]
+    pmask = pruner_param_mask(chain_layers(state.params, chain), state.dsp.pruners["q"])
+    adam = state.dsp.optimizer[1][0]
+    for tree in (state.params, state.target_params, adam.mu, adam.nu):
+        tree = chain_layers(tree, chain)
         for leaf, m in zip(jax.tree.leaves(tree), jax.tree.leaves(pmask)):
             assert np.all(np.asarray(leaf)[np.asarray(m) == 0] == 0.0)
 
@@ -110,10 +112,11 @@ def test_defaults_remove_most_neurons_and_the_compact_network_plays_the_same(def
     assert np.all(removed >= 0.6), removed  # 66-75 % over 12 seeds in sweep.md; 75 % at the floor
     obs = jax.random.normal(jax.random.PRNGKey(2), (256, 4))
     for i in range(len(removed)):
-        q = jax.tree.map(lambda x: x[i], result.final_state.params["q"])
-        small = compact(q, [m[i] for m in result.final_state.pruners["q"].neuron_masks])
-        np.testing.assert_array_equal(np.argmax(mlp_apply(small, obs, config.activation)[0], -1),
-                                      np.argmax(mlp_apply(q, obs, config.activation)[0], -1))
+        member = jax.tree.map(lambda x: x[i], result.final_state)
+        q = chain_layers(member.params, networks(config)["q"])
+        small = compact(q, member.dsp.pruners["q"].neuron_masks)
+        np.testing.assert_array_equal(np.argmax(chain_apply(small, obs, config.activation)[0], -1),
+                                      np.argmax(chain_apply(q, obs, config.activation)[0], -1))
 
 
 @pytest.mark.slow

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from dspjax.agents import PPOConfig, PPOHParams, generalized_advantages, make_train
-from dspjax.networks import mlp_apply
-from dspjax.pruning import DSPHParams, compact, pruner_param_mask
-from dspjax.train.population import set_hparam
+from dspjax.agents.ppo import networks
+from dspjax.pruning import DSPHParams, chain_apply, chain_layers, compact, pruner_param_mask
+from dspjax.train.population import build_population, run_population, set_hparam
 
 
 def numpy_gae(rewards, values, dones, truncated, final_values, last_value, gamma, lam):
@@ -75,11 +75,11 @@ def test_a_population_program_calls_no_lapack_kernel():
 def test_pruned_groups_and_their_adam_moments_are_exactly_zero(dsp_run):
     state, metrics, _ = dsp_run
     assert int(metrics["actor_alive_neurons"][-1]) < 48  # something was pruned
-    adam = state.opt_state[1]
-    for net in ("actor", "critic"):
-        params, pruner = state.params[net], state.pruners[net]
+    adam = state.dsp.optimizer[1]
+    for net, chain in networks(SMALL).items():
+        params, pruner = chain_layers(state.params, chain), state.dsp.pruners[net]
         pmask = pruner_param_mask(params, pruner)
-        for tree in (params, adam.mu[net], adam.nu[net]):
+        for tree in (params, chain_layers(adam.mu, chain), chain_layers(adam.nu, chain)):
             for leaf, m in zip(jax.tree.leaves(tree), jax.tree.leaves(pmask)):
                 assert np.all(np.asarray(leaf)[np.asarray(m) == 0] == 0.0)
         # an alive neuron's group is not all zero: only the mask removes neurons
@@ -98,11 +98,12 @@ def test_masks_only_shrink_over_training(dsp_run):
 
 def test_compact_actor_computes_what_the_masked_actor_computes(dsp_run):
     state, _, _ = dsp_run
-    actor, masks = state.params["actor"], state.pruners["actor"].neuron_masks
+    actor = chain_layers(state.params, networks(SMALL)["actor"])
+    masks = state.dsp.pruners["actor"].neuron_masks
     small = compact(actor, masks)
     assert [layer["bias"].shape[0] for layer in small[:-1]] == [int(m.sum()) for m in masks]
     obs = jax.random.normal(jax.random.PRNGKey(1), (64, 4)) * 2.0
-    np.testing.assert_allclose(mlp_apply(small, obs)[0], mlp_apply(actor, obs)[0], atol=1e-6)
+    np.testing.assert_allclose(chain_apply(small, obs)[0], chain_apply(actor, obs)[0], atol=1e-6)
 
 
 def test_dense_baseline_never_prunes_and_has_no_penalty():
@@ -120,18 +121,26 @@ def test_unstructured_baseline_removes_weights_not_neurons():
     assert 0.7 < removed < 0.85  # kernels at 80 % sparsity at the window's end, biases kept
 
 
-def test_learns_cartpole_while_removing_most_neurons():
-    """The default job's recipe on one seed: return >= 475 with >= 90 % of actor neurons gone."""
-    config = PPOConfig(eval_episodes=10)  # the default 500k steps
-    state, metrics, returns = jax.jit(make_train(config))(jax.random.PRNGKey(0), PPOHParams())
-    assert float(np.mean(returns)) >= 475.0
-    assert float(metrics["actor_neurons_removed"][-1]) >= 0.90
-    assert float(metrics["actor_weights_removed"][-1]) >= 0.96
-    # the compact policy plays as well as the masked one (same greedy actions)
-    small = compact(state.params["actor"], state.pruners["actor"].neuron_masks)
+@pytest.mark.slow
+def test_defaults_reproduce_the_default_jobs_figures_within_seed_noise():
+    """The default job (500k steps, seeds 0-2 in one population) before DSP was one piece printed
+    494.4 / 500.0 / 497.8 with 98.2-98.4 % of actor neurons removed (README, AMD EPYC); a run of
+    CartPole's 500-step cap varies by a few percent between seeds and CPUs. Its recipe must still
+    give a mean >= 475 (95 % of the cap) with >= 90 % of actor neurons and >= 96 % of weights gone,
+    and compact policies that act as the masked ones do."""
+    config = PPOConfig()
+    members = build_population(PPOHParams(), {}, (0, 1, 2))
+    result = run_population(make_train, config, members, progress=False)
+    assert float(np.mean(result.eval_returns)) >= 475.0, result.eval_returns.mean(1)
+    assert np.all(result.metrics["actor_neurons_removed"][:, -1] >= 0.90)
+    assert np.all(result.metrics["actor_weights_removed"][:, -1] >= 0.96)
     obs = jax.random.normal(jax.random.PRNGKey(2), (256, 4))
-    np.testing.assert_array_equal(jnp.argmax(mlp_apply(small, obs)[0], -1),
-                                  jnp.argmax(mlp_apply(state.params["actor"], obs)[0], -1))
+    for i in range(3):
+        member = jax.tree.map(lambda x: x[i], result.final_state)
+        actor = chain_layers(member.params, networks(config)["actor"])
+        small = compact(actor, member.dsp.pruners["actor"].neuron_masks)
+        np.testing.assert_array_equal(jnp.argmax(chain_apply(small, obs)[0], -1),
+                                      jnp.argmax(chain_apply(actor, obs)[0], -1))
 
 
 def test_prune_critic_off_leaves_the_critic_dense_and_unregularized():

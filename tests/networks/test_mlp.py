@@ -1,83 +1,53 @@
-"""The MLP that DSP prunes: forward pass, hidden probes and output Jacobians against NumPy."""
+"""The Flax MLP the agents train: its forward pass is its declared chain's, against NumPy; its
+initial kernels are orthogonal (without LAPACK)."""
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dspjax.networks import init_mlp, mlp_apply, output_jacobians, zero_probes
+from dspjax.networks import MLP
 from dspjax.networks.mlp import orthogonal_kernel
+from dspjax.pruning import chain_layers
 
 
-def numpy_forward(params, x, act):
-    hiddens, h = [], np.asarray(x, np.float64)
-    for layer in params[:-1]:
+def numpy_forward(layers, x, act):
+    h = np.asarray(x, np.float64)
+    for layer in layers[:-1]:
         h = act(h @ np.asarray(layer["kernel"], np.float64) + np.asarray(layer["bias"], np.float64))
-        hiddens.append(h)
-    return h @ np.asarray(params[-1]["kernel"], np.float64) + np.asarray(params[-1]["bias"]), hiddens
+    return h @ np.asarray(layers[-1]["kernel"], np.float64) + np.asarray(layers[-1]["bias"], np.float64)
 
 
 @pytest.mark.parametrize("activation,act", [("tanh", np.tanh), ("relu", lambda z: np.maximum(z, 0))])
-@pytest.mark.parametrize("sizes", [(3, 5, 2), (4, 8, 6, 3), (2, 3, 4, 5, 1)])
-def test_forward_matches_numpy(sizes, activation, act):
-    params = init_mlp(jax.random.PRNGKey(0), sizes)
-    params = jax.tree.map(lambda p: p + 0.1, params)  # non-zero biases
-    x = np.random.default_rng(0).normal(size=(7, sizes[0])).astype(np.float32)
-    out, hiddens = mlp_apply(params, x, activation)
-    ref_out, ref_hiddens = numpy_forward(params, x, act)
-    chex.assert_shape(out, (7, sizes[-1]))
-    np.testing.assert_allclose(out, ref_out, rtol=1e-5, atol=1e-5)
-    for h, r in zip(hiddens, ref_hiddens):
-        np.testing.assert_allclose(h, r, rtol=1e-5, atol=1e-5)
+@pytest.mark.parametrize("hidden,out", [((5,), 2), ((8, 6), 3), ((3, 4, 5), 1)])
+def test_forward_is_the_declared_chain_in_numpy(hidden, out, activation, act):
+    model = MLP(hidden, out, activation)
+    x = np.random.default_rng(0).normal(size=(7, 4)).astype(np.float32)
+    variables = model.init(jax.random.PRNGKey(0), x)
+    variables = jax.tree.map(lambda p: p + 0.1, variables)  # non-zero biases
+    layers = chain_layers(variables, model.chain())
+    assert [layer["kernel"].shape[-1] for layer in layers] == [*hidden, out]
+    np.testing.assert_allclose(model.apply(variables, x), numpy_forward(layers, x, act),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_chain_under_a_prefix_finds_the_same_layers():
+    model = MLP((4,), 2)
+    variables = model.init(jax.random.PRNGKey(1), np.zeros((1, 3), np.float32))
+    inside = chain_layers({"actor": variables}, model.chain(("actor", "params")))
+    for a, b in zip(inside, chain_layers(variables, model.chain())):
+        np.testing.assert_array_equal(a["kernel"], b["kernel"])
 
 
 def test_init_is_orthogonal_with_zero_biases():
-    params = init_mlp(jax.random.PRNGKey(1), (8, 8, 4), hidden_scale=2.0, output_scale=0.5)
-    w = np.asarray(params[0]["kernel"])
+    model = MLP((8,), 4, hidden_scale=2.0, output_scale=0.5)
+    layers = chain_layers(model.init(jax.random.PRNGKey(1), np.zeros((1, 8), np.float32)),
+                          model.chain())
+    w = np.asarray(layers[0]["kernel"], np.float64)
     np.testing.assert_allclose(w.T @ w, 4.0 * np.eye(8), atol=1e-4)
-    w_out = np.asarray(params[1]["kernel"])
+    w_out = np.asarray(layers[1]["kernel"], np.float64)
     np.testing.assert_allclose(w_out.T @ w_out, 0.25 * np.eye(4), atol=1e-5)
-    assert all(np.all(np.asarray(layer["bias"]) == 0) for layer in params)
-
-
-def test_probe_gradients_are_loss_gradients_wrt_hiddens():
-    """∂L/∂probe equals ∂L/∂h, checked by finite differences on one hidden unit."""
-    params = init_mlp(jax.random.PRNGKey(2), (3, 6, 5, 2))
-    x = jax.random.normal(jax.random.PRNGKey(3), (4, 3))
-
-    def loss(probes):
-        return jnp.sum(mlp_apply(params, x, "tanh", probes)[0] ** 2)
-
-    probes = zero_probes(params, (4,))
-    grads = jax.grad(loss)(probes)
-    chex.assert_trees_all_equal_shapes(grads, probes)
-    eps = 1e-3
-    for l in range(2):
-        bump = [jnp.zeros_like(p) for p in probes]
-        bump[l] = bump[l].at[1, 2].set(eps)
-        up = loss(tuple(p + b for p, b in zip(probes, bump)))
-        down = loss(tuple(p - b for p, b in zip(probes, bump)))
-        np.testing.assert_allclose(grads[l][1, 2], (up - down) / (2 * eps), rtol=2e-2, atol=1e-3)
-
-
-def test_output_jacobians_match_finite_differences():
-    params = init_mlp(jax.random.PRNGKey(4), (3, 5, 4, 2))
-    x = jax.random.normal(jax.random.PRNGKey(5), (2, 3))
-    jacs = output_jacobians(params, x, "tanh")
-    chex.assert_shape(jacs[0], (2, 2, 5))
-    chex.assert_shape(jacs[1], (2, 2, 4))
-    eps = 1e-3
-    for l, width in enumerate((5, 4)):
-        for j in range(width):
-            probes = [jnp.zeros((2, w)) for w in (5, 4)]
-            up = [p.copy() for p in probes]
-            down = [p.copy() for p in probes]
-            up[l] = up[l].at[:, j].set(eps)
-            down[l] = down[l].at[:, j].set(-eps)
-            fd = (mlp_apply(params, x, "tanh", tuple(up))[0]
-                  - mlp_apply(params, x, "tanh", tuple(down))[0]) / (2 * eps)
-            np.testing.assert_allclose(jacs[l][:, :, j], fd, rtol=2e-2, atol=1e-3)
+    assert all(np.all(np.asarray(layer["bias"]) == 0) for layer in layers)
 
 
 @pytest.mark.parametrize("shape", [(4, 256), (256, 256), (256, 2), (3, 5), (5, 3), (1, 1)])

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dspjax.networks.mlp import mlp_apply
+from dspjax.pruning.chain import chain_apply
 from dspjax.pruning.compact import compact, compression_stats, dense_param_count
 from dspjax.pruning.groups import param_masks
 from dspjax.pruning.mask import apply_param_mask
@@ -56,8 +56,8 @@ def test_compact_equals_masked_network(arch, seed, activation, make_mlp, make_ma
         chex.assert_shape(layer["kernel"], (expected_sizes[l], expected_sizes[l + 1]))
         chex.assert_shape(layer["bias"], (expected_sizes[l + 1],))
     x = rng.normal(size=(16, n_in)).astype(np.float32) * 2.0
-    out_masked, hiddens_masked = mlp_apply(masked_network(params, masks), x, activation)
-    out_small, hiddens_small = mlp_apply(small, x, activation)
+    out_masked, hiddens_masked = chain_apply(masked_network(params, masks), x, activation)
+    out_small, hiddens_small = chain_apply(small, x, activation)
     chex.assert_shape(out_small, (16, n_out))
     np.testing.assert_allclose(out_small, out_masked, rtol=0, atol=1e-6)
     # and the alive hidden activations are the masked network's, in order
@@ -74,8 +74,8 @@ def test_compact_equals_masked_network_at_realistic_width(activation, make_mlp, 
     params = make_mlp(rng, sizes)
     masks = make_masks(rng, sizes[1:-1], 0.3)
     x = rng.normal(size=(128, 17)).astype(np.float32) * 2.0
-    out_masked, _ = mlp_apply(masked_network(params, masks), x, activation)
-    out_small, _ = mlp_apply(compact(params, masks), x, activation)
+    out_masked, _ = chain_apply(masked_network(params, masks), x, activation)
+    out_small, _ = chain_apply(compact(params, masks), x, activation)
     np.testing.assert_allclose(out_small, out_masked, rtol=0, atol=1e-6)
 
 

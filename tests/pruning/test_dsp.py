@@ -11,7 +11,7 @@ import optax
 import pytest
 
 from dspjax.hparams import ConfigError
-from dspjax.networks.mlp import mlp_apply
+from dspjax.pruning.chain import chain_apply
 from dspjax.pruning.compact import compact
 from dspjax.pruning.dsp import (
     METHOD_PRESETS,
@@ -20,7 +20,6 @@ from dspjax.pruning.dsp import (
     UNSTRUCTURED,
     DSPHParams,
     PrunerState,
-    apply_masks,
     init_pruner,
     is_pruning_iteration,
     mask_gradients,
@@ -31,6 +30,7 @@ from dspjax.pruning.dsp import (
     regularizer_loss,
 )
 from dspjax.pruning.importance import IMPORTANCE_NAMES, NONE, RANDOM, TAYLOR
+from dspjax.pruning.mask import apply_param_mask, mask_optimizer_state
 from dspjax.pruning.regularizer import LOSS, PROXIMAL
 from dspjax.pruning.threshold import ADAPTIVE, NORM, SCHEDULE
 
@@ -53,7 +53,14 @@ def pruner(rng, params, alive_fraction=0.7):
         masks.append(jnp.asarray(m))
     return PrunerState(neuron_masks=tuple(masks),
                        weight_masks=tuple(jnp.ones(layer["kernel"].shape, bool) for layer in params),
-                       importance=tuple(jnp.asarray(rng.random(n).astype(np.float32)) for n in hidden))
+                       importance=tuple(jnp.asarray(rng.random(n).astype(np.float32)) for n in hidden),
+                       floored=tuple(jnp.array(False) for _ in hidden))
+
+
+def apply_masks(params, opt_state, pruners):
+    """Exact masking of a dict of networks and their optimizer state (what ``DSP.step`` ends with)."""
+    pmask = {n: pruner_param_mask(params[n], pruners[n]) for n in params}
+    return apply_param_mask(params, pmask), mask_optimizer_state(opt_state, pmask)
 
 
 def np_alphas(state, delta, importance_kind):
@@ -208,7 +215,7 @@ def test_masked_training_stays_exactly_compact(make_mlp):
     x = jnp.asarray(rng.normal(size=(32, SIZES[0])).astype(np.float32))
 
     def loss(p):
-        return (jnp.mean(mlp_apply(p["actor"], x)[0] ** 2)
+        return (jnp.mean(chain_apply(p["actor"], x)[0] ** 2)
                 + regularizer_loss(p["actor"], state, DSPHParams(lam=0.01), 0.5))
 
     for _ in range(3):
@@ -220,7 +227,7 @@ def test_masked_training_stays_exactly_compact(make_mlp):
     for p, d in zip(jax.tree.leaves(params["actor"]), jax.tree.leaves(dead)):
         np.testing.assert_array_equal(np.asarray(p)[d], 0.0)
     small = compact(params["actor"], state.neuron_masks)
-    np.testing.assert_allclose(mlp_apply(small, x)[0], mlp_apply(params["actor"], x)[0], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(chain_apply(small, x)[0], chain_apply(params["actor"], x)[0], rtol=0, atol=1e-6)
 
 
 def test_is_pruning_iteration_window_and_period():

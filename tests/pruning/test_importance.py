@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dspjax.networks.mlp import mlp_apply, output_jacobians, zero_probes
+from dspjax.pruning.chain import chain_apply, output_jacobians
 from dspjax.pruning.importance import (
     ACTIVATION,
     EPS,
@@ -33,6 +33,10 @@ from dspjax.pruning.importance import (
 )
 
 SIZES = [(3, 5, 2), (4, 7, 6, 3), (2, 3, 4, 5, 2)]
+
+
+def zero_probes(params, batch_shape):
+    return tuple(jnp.zeros(batch_shape + (layer["bias"].shape[-1],)) for layer in params[:-1])
 
 
 def np_forward_probed(params, x, probes=None):
@@ -81,7 +85,7 @@ def test_output_importance_of_mlp_matches_numpy(sizes, make_mlp, np_params):
     rng = np.random.default_rng(1)
     params = make_mlp(rng, sizes)
     x = rng.normal(size=(6, sizes[0])).astype(np.float32)
-    _, hiddens = mlp_apply(params, x, "tanh")
+    _, hiddens = chain_apply(params, x, "tanh")
     got = output_importance(hiddens, output_jacobians(params, x, "tanh"))
     p64 = np_params(params)
     _, ref_hiddens = np_forward_probed(p64, x)
@@ -112,7 +116,7 @@ def test_taylor_importance_of_mlp_matches_numpy(sizes, make_mlp, np_params):
     y = rng.normal(size=(batch, sizes[-1])).astype(np.float32)
 
     def loss(probes):
-        out, hiddens = mlp_apply(params, x, "tanh", probes)
+        out, hiddens = chain_apply(params, x, "tanh", probes)
         return 0.5 * jnp.mean(jnp.sum((out - y) ** 2, -1)), hiddens
 
     hidden_grads, hiddens = jax.grad(loss, has_aux=True)(zero_probes(params, (batch,)))
@@ -170,7 +174,7 @@ def test_batch_importance_dispatches_on_the_integer_code(kind, make_mlp):
     sizes = (3, 5, 4, 2)
     params = make_mlp(rng, sizes)
     x = rng.normal(size=(6, 3)).astype(np.float32)
-    _, hiddens = mlp_apply(params, x, "tanh")
+    _, hiddens = chain_apply(params, x, "tanh")
     grads = tuple(jnp.asarray(rng.normal(size=h.shape).astype(np.float32)) for h in hiddens)
     jacs = output_jacobians(params, x, "tanh")
     previous = tuple(jnp.asarray(rng.random(n).astype(np.float32)) for n in sizes[1:-1])
@@ -192,7 +196,7 @@ def test_batch_importance_is_under_stop_gradient(kind, make_mlp):
     x = rng.normal(size=(5, 3)).astype(np.float32)
 
     def total(p, probes):
-        _, hiddens = mlp_apply(p, x, "tanh", probes)
+        _, hiddens = chain_apply(p, x, "tanh", probes)
         grads = tuple(2.0 * h for h in hiddens)
         imp = batch_importance(jnp.int32(kind), p, hiddens, grads,
                                lambda: output_jacobians(p, x, "tanh"), (jnp.ones(4),))

@@ -10,7 +10,7 @@ import pytest
 from dspjax.agents.dqn import DQNConfig, DQNHParams
 from dspjax.agents.ppo import PPOConfig, PPOHParams
 from dspjax.hparams import ConfigError
-from dspjax.networks import init_mlp
+from dspjax.networks import init_layers
 from dspjax.train.algos import ALGOS, get_algo
 
 
@@ -18,6 +18,7 @@ def test_both_agents_are_registered_with_their_networks():
     assert get_algo("ppo").config_cls is PPOConfig and get_algo("ppo").hparams_cls is PPOHParams
     assert get_algo("dqn").config_cls is DQNConfig and get_algo("dqn").hparams_cls is DQNHParams
     assert get_algo("ppo").networks == ("actor", "critic") and get_algo("ppo").policy_network == "actor"
+    assert list(get_algo("ppo").declare(PPOConfig())) == ["actor", "critic"]
     assert get_algo("dqn").networks == ("q",) and get_algo("dqn").policy_network == "q"
     with pytest.raises(ConfigError, match="algo='sac': must be one of ppo, dqn"):
         get_algo("sac")
@@ -35,7 +36,7 @@ def test_every_option_sets_a_field_of_the_agents_config(name):
 
 @pytest.mark.parametrize("name", list(ALGOS))
 def test_greedy_policy_is_the_argmax_of_the_policy_networks_output(name):
-    params = init_mlp(jax.random.PRNGKey(0), (4, 8, 3))
+    params = init_layers(jax.random.PRNGKey(0), (4, 8, 3))
     obs = np.asarray(jax.random.normal(jax.random.PRNGKey(1), (16, 4)))
     h = np.tanh(obs @ np.asarray(params[0]["kernel"]) + np.asarray(params[0]["bias"]))
     if name == "dqn":  # its default activation
@@ -49,7 +50,7 @@ def test_greedy_policy_is_the_argmax_of_the_policy_networks_output(name):
 
 
 def test_ppo_samples_from_the_actors_softmax_and_dqn_has_no_sampled_policy():
-    params = init_mlp(jax.random.PRNGKey(0), (4, 8, 3))
+    params = init_layers(jax.random.PRNGKey(0), (4, 8, 3))
     obs = np.asarray(jax.random.normal(jax.random.PRNGKey(1), (1, 4)))
     logits = np.tanh(obs @ np.asarray(params[0]["kernel"]) + np.asarray(params[0]["bias"])) \
         @ np.asarray(params[1]["kernel"]) + np.asarray(params[1]["bias"])

@@ -20,9 +20,9 @@ import pytest
 from dspjax.agents import PPOConfig
 from dspjax.agents.dqn import DQNConfig
 from dspjax.hparams import ConfigError
-from dspjax.networks import init_mlp, mlp_apply
+from dspjax.networks import init_layers
 from dspjax.policy_file import forward, load_policy, manifest_path
-from dspjax.pruning import param_masks
+from dspjax.pruning import chain_apply, dense_chain, param_masks
 from dspjax.train import export as export_module
 from dspjax.train.export import export_policy
 from dspjax.train.run_dir import save_checkpoint
@@ -36,7 +36,7 @@ RETURNS = [120.0, 180.0, 150.0, 500.0]
 def _masked_network(key, sizes, alive, weight_density=1.0):
     """Random MLP params, hidden masks keeping ``alive[l]`` random neurons, weight masks keeping
     ``weight_density`` of each kernel; params zeroed where masked, as training leaves them."""
-    params = init_mlp(key, sizes)
+    params = init_layers(key, sizes)
     rng = np.random.default_rng(int(jax.random.randint(key, (), 0, 2**31 - 1)))
     params = tuple({"kernel": np.asarray(p["kernel"]), "bias": rng.normal(size=p["bias"].shape).astype(np.float32)}
                    for p in params)
@@ -65,10 +65,13 @@ def _write_fake_run(run_dir, algo, config, nets, alive, returns, weight_density=
         members.append({"member": i, "seed": i % 2, "grid_point": {"method": "dsp"},
                         "hparams": {"lam": 2e-4, "c_final": 0.9}})
     stack = lambda trees: jax.tree.map(lambda *xs: np.stack(xs), *trees)
-    state = types.SimpleNamespace(
-        params={net: stack(params[net]) for net in nets},
-        pruners={net: types.SimpleNamespace(neuron_masks=stack(neuron[net]), weight_masks=stack(weight[net]))
-                 for net in nets})
+    state = types.SimpleNamespace(  # a population's final state as the agents leave it
+        params={net: {"params": {f"Dense_{l}": layer for l, layer in enumerate(stack(params[net]))}}
+                for net in nets},
+        dsp=types.SimpleNamespace(pruners={
+            net: types.SimpleNamespace(neuron_masks=stack(neuron[net]), weight_masks=stack(weight[net]))
+            for net in nets}))
+    declared = {net: dense_chain((net, "params"), len(HIDDEN) + 1) for net in nets}
     cfg = {"algo": algo, "networks": list(nets), "config": dataclasses.asdict(config),
            "members": members}
     (run_dir / "config.json").write_text(json.dumps(cfg))
@@ -76,7 +79,7 @@ def _write_fake_run(run_dir, algo, config, nets, alive, returns, weight_density=
                "members": [{**m, "final_return": r, "diverged": i in diverged}
                            for i, (m, r) in enumerate(zip(members, returns))]}
     (run_dir / "summary.json").write_text(json.dumps(summary))
-    save_checkpoint(run_dir / "checkpoint", state)
+    save_checkpoint(run_dir / "checkpoint", state, declared)
     return {net: (params[net], neuron[net]) for net in nets}
 
 
@@ -117,7 +120,7 @@ def test_npz_round_trip_equals_the_masked_network(ppo_run, tmp_path, member):
     export_policy(run_dir, member, path)
     policy = load_policy(path)
     obs = _observations()
-    masked = np.asarray(mlp_apply(params[member], obs, "tanh")[0])
+    masked = np.asarray(chain_apply(params[member], obs, "tanh")[0])
     np.testing.assert_allclose(policy(obs), masked, atol=1e-5)
     np.testing.assert_allclose(policy(obs), numpy_mlp(params[member], obs, "tanh"), atol=1e-5)
     np.testing.assert_allclose(policy(obs[3]), masked[3], atol=1e-5)  # one observation, unbatched
@@ -135,7 +138,7 @@ def test_unstructured_weight_masks_and_relu_round_trip(dqn_run, tmp_path):
         policy = load_policy(path)
         assert policy.activation == "relu"
         obs = _observations(seed=member)
-        np.testing.assert_allclose(policy(obs), np.asarray(mlp_apply(params[member], obs, "relu")[0]), atol=1e-5)
+        np.testing.assert_allclose(policy(obs), np.asarray(chain_apply(params[member], obs, "relu")[0]), atol=1e-5)
 
 
 def test_forward_is_the_documented_layer_chain(ppo_run, tmp_path):
@@ -216,7 +219,7 @@ def test_onnx_round_trip_through_onnxruntime(ppo_run, dqn_run, tmp_path):
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         for obs in (_observations(), _observations(1)):
             out = session.run([manifest["onnx"]["output"]], {manifest["onnx"]["input"]: obs})[0]
-            np.testing.assert_allclose(out, np.asarray(mlp_apply(params[member], obs, activation)[0]), atol=1e-5)
+            np.testing.assert_allclose(out, np.asarray(chain_apply(params[member], obs, activation)[0]), atol=1e-5)
 
 
 def _refused(match, *args, **kwargs):

@@ -78,8 +78,8 @@ def test_population_results_are_numpy_with_a_leading_member_axis():
     result = run(members)
     assert result.eval_returns.shape == (2, TINY.eval_episodes)
     assert result.metrics["episode_return"].shape == (2, TINY.num_iterations)
-    assert isinstance(result.final_state.params["actor"][0]["kernel"], np.ndarray)
-    assert result.final_state.params["actor"][0]["kernel"].shape == (2, 4, 16)
+    assert isinstance(result.final_state.params["actor"]["params"]["Dense_0"]["kernel"], np.ndarray)
+    assert result.final_state.params["actor"]["params"]["Dense_0"]["kernel"].shape == (2, 4, 16)
     # λ = 0 adds no penalty; λ > 0 does once the ramp has started
     assert np.all(result.metrics["penalty"][0] == 0) and np.any(result.metrics["penalty"][1] > 0)
 

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from dspjax.agents import PPOConfig, PPOHParams, make_train
+from dspjax.agents.ppo import networks
 from dspjax.hparams import ConfigError
+from dspjax.pruning import chain_layers
 from dspjax.train import build_population, run_population
 from dspjax.train.report import draw_plots, format_table
 from dspjax.train.run_dir import block_metrics, load_run, read_metrics_csv, write_metrics_csv, write_run
@@ -83,12 +85,13 @@ def test_config_and_checkpoint_round_trip(written):
     assert cfg["config"]["hidden_sizes"] == [12, 6] and cfg["seeds"] == [0, 1]
     assert cfg["members"][3]["hparams"]["c_final"] == pytest.approx(0.9)
     assert cfg["members"][3]["hparams"]["threshold_rule"] == "adaptive"
-    for saved, trained in zip(jax.tree.leaves(tree["params"]),
-                              jax.tree.leaves(result.final_state.params)):
-        np.testing.assert_array_equal(saved, trained)
-    for saved, trained in zip(tree["neuron_masks"]["actor"],
-                              result.final_state.pruners["actor"].neuron_masks):
-        np.testing.assert_array_equal(saved, trained)
+    for net, chain in networks(TINY).items():  # each network saved as its declared layers
+        for saved, trained in zip(tree["params"][net], chain_layers(result.final_state.params, chain)):
+            np.testing.assert_array_equal(saved["kernel"], trained["kernel"])
+            np.testing.assert_array_equal(saved["bias"], trained["bias"])
+        for saved, trained in zip(tree["neuron_masks"][net],
+                                  result.final_state.dsp.pruners[net].neuron_masks):
+            np.testing.assert_array_equal(saved, trained)
 
 
 def test_a_broken_run_directory_gives_one_clear_error(written, tmp_path):

@@ -1,0 +1,199 @@
+"""DSP as one piece of a training step, for any declared networks (METHOD.md §1–§5).
+
+An agent declares its networks once — ``{name: DenseChain}`` in its parameter tree — and hands
+``DSP`` its optax optimizer. Per optimiser step it then makes one call::
+
+    dsp = DSP(networks, optimizer, hparams, num_iterations, updates_per_iteration)
+    state = dsp.init(key, params)                                  # masks, importance, optimizer
+    loss, grads, taps = dsp.value_and_grad(rl_loss)(params, batch)  # RL loss only
+    params, state, info = dsp.step(state, params, grads, taps, update)
+
+``step`` does everything of §2–§4 in the one order that is right:
+
+1. the regularizer's gradient ``∇R(θ)`` is added to the RL gradient (§3, loss form);
+2. the importance EMA takes this batch's scores (§2; Taylor from ``taps``);
+3. gradients of pruned parameters are zeroed; the optimizer steps;
+4. the proximal group soft-threshold (§3, proximal form);
+5. on the last step of a pruning iteration, the threshold rule updates the masks (§4);
+6. every pruned parameter and its optimizer moments are set to exactly 0 (§4).
+
+``update`` is the index of the optimiser step in training, ``iteration · updates_per_iteration +
+k`` for the ``k``-th step of an iteration: the clock of ``λ_t`` and of the pruning window. It is an
+argument, not a counter in the state, so that under ``vmap`` it stays one number for the whole
+population: a per-member counter would be batched, and ``lax.cond`` on it would become a select
+that runs the pruning step on every update of every member.
+
+A network declared with ``mask_of`` uses another's masks; a network not declared is neither
+regularized nor pruned. ``masked(tree, state)`` applies the masks to a tree shaped like the
+parameters (a target network kept outside the optimizer). ``hparams`` is one ``DSPHParams`` for
+every network or a dict of them by name (their pruning windows must agree).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from dspjax.pruning import taps as _taps
+from dspjax.pruning.chain import DenseChain, chain_layers, output_jacobians, with_chain_layers
+from dspjax.pruning.compact import compression_stats
+from dspjax.pruning.dsp import (
+    DSPHParams,
+    PrunerState,
+    init_pruner,
+    is_pruning_iteration,
+    observe_importance,
+    proximal_step,
+    prune_step,
+    pruner_param_mask,
+    regularizer_loss,
+)
+from dspjax.pruning.importance import batch_importance
+from dspjax.pruning.mask import apply_param_mask, mask_optimizer_state
+
+
+@struct.dataclass
+class DSPState:
+    """The optimizer's state and every pruned network's ``PrunerState`` by name."""
+    optimizer: optax.OptState
+    pruners: dict
+
+
+@dataclasses.dataclass(frozen=True)
+class DSP:
+    """DSP for the ``networks`` of one parameter tree, around an optax ``optimizer``.
+
+    ``num_iterations`` is the length of training in the agent's iterations (the unit of
+    ``prune_start``, ``prune_end`` and ``prune_every``); ``updates_per_iteration`` the optimiser
+    steps each iteration takes (pruning happens after the last); ``step_size(optimizer_state)`` the
+    learning rate of the step just taken (for the proximal form; ``None``: the form is not used).
+    """
+    networks: dict[str, DenseChain]
+    optimizer: optax.GradientTransformation
+    hparams: DSPHParams | dict
+    num_iterations: int
+    updates_per_iteration: int = 1
+    step_size: Callable | None = None
+
+    def __post_init__(self):
+        for name, chain in self.networks.items():
+            owner = self.networks.get(chain.mask_of) if chain.mask_of is not None else chain
+            if owner is None or owner.mask_of is not None:
+                raise ValueError(f"network {name!r}: mask_of={chain.mask_of!r} must name a declared "
+                                 "network with its own mask")
+
+    # -- what is declared -------------------------------------------------------------------
+    @property
+    def pruned(self) -> tuple[str, ...]:
+        """The networks with their own masks (scored, regularized and pruned)."""
+        return tuple(n for n, c in self.networks.items() if c.mask_of is None)
+
+    def hp(self, name: str) -> DSPHParams:
+        """The DSP hyperparameters of network ``name``."""
+        return self.hparams[name] if isinstance(self.hparams, dict) else self.hparams
+
+    def layers(self, params, name: str) -> tuple:
+        """Network ``name``'s layers ``({"kernel", "bias"}, ...)`` in ``params``."""
+        return chain_layers(params, self.networks[name])
+
+    def _pruner(self, state: DSPState, name: str) -> PrunerState:
+        chain = self.networks[name]
+        return state.pruners[chain.mask_of or name]
+
+    # -- the training step ------------------------------------------------------------------
+    def init(self, key, params) -> DSPState:
+        """All-ones masks, importance EMAs started (§2), the optimizer's state."""
+        keys = jax.random.split(key, len(self.pruned))
+        pruners = {n: init_pruner(k, self.layers(params, n), self.hp(n))
+                   for k, n in zip(keys, self.pruned)}
+        return DSPState(self.optimizer.init(params), pruners)
+
+    def value_and_grad(self, loss_fn, has_aux: bool = False):
+        """``(value, grads, taps)`` of ``loss_fn(params, *args)``: see ``taps.value_and_grad``."""
+        return _taps.value_and_grad(loss_fn, self.networks, has_aux)
+
+    def iteration(self, update):
+        """The training iteration optimiser step ``update`` belongs to."""
+        return update // self.updates_per_iteration
+
+    def penalty(self, params, state: DSPState, update):
+        """``R(θ)`` (§3) at step ``update``, summed over the pruned networks (0 in proximal form)."""
+        progress = self.iteration(update) / self.num_iterations
+        return sum(regularizer_loss(self.layers(params, n), state.pruners[n], self.hp(n), progress)
+                   for n in self.pruned)
+
+    def step(self, state: DSPState, params, grads, taps, update):
+        """Optimiser step ``update`` with DSP (steps 1–6 of the module docstring); ``taps`` from
+        ``value_and_grad``. Returns ``(params, state, info)``, ``info`` holding the penalty
+        ``R(θ)`` before the step."""
+        iteration = self.iteration(update)
+        progress = iteration / self.num_iterations
+        penalty, penalty_grads = jax.value_and_grad(self.penalty)(params, state, update)
+        grads = jax.tree.map(jnp.add, grads, penalty_grads)
+
+        pruners = dict(state.pruners)
+        for n in self.pruned:
+            layers, hp = self.layers(params, n), self.hp(n)
+            flat = lambda x: x.reshape(-1, x.shape[-1])  # noqa: E731 - samples on one axis
+            inputs, hiddens, hidden_grads = taps[n]
+            scores = batch_importance(
+                hp.importance, layers, tuple(map(flat, hiddens)), tuple(map(flat, hidden_grads)),
+                lambda layers=layers, n=n, x=flat(inputs): output_jacobians(
+                    layers, x, self.networks[n].activation),
+                pruners[n].importance)
+            pruners[n] = observe_importance(pruners[n], hp, scores)
+        state = state.replace(pruners=pruners)
+
+        grads = apply_param_mask(grads, self.param_mask(params, state))
+        updates, opt_state = self.optimizer.update(grads, state.optimizer, params)
+        params = optax.apply_updates(params, updates)
+        if self.step_size is not None:
+            eta = self.step_size(opt_state)
+            for n in self.pruned:
+                params = with_chain_layers(params, self.networks[n], proximal_step(
+                    self.layers(params, n), pruners[n], self.hp(n), progress, eta))
+
+        last_update = (update + 1) % self.updates_per_iteration == 0
+        window = self.hp(self.pruned[0])
+        pruners = jax.lax.cond(
+            last_update & is_pruning_iteration(iteration, self.num_iterations, window),
+            lambda ps: {n: prune_step(self.layers(params, n), ps[n], self.hp(n), progress)
+                        for n in self.pruned},
+            lambda ps: ps, pruners)
+        state = DSPState(opt_state, pruners)
+        pmask = self.param_mask(params, state)
+        return (apply_param_mask(params, pmask),
+                state.replace(optimizer=mask_optimizer_state(state.optimizer, pmask)),
+                {"penalty": penalty})
+
+    # -- masks and figures --------------------------------------------------------------------
+    def param_mask(self, params, state: DSPState):
+        """Float 0/1 tree shaped like ``params``: 0 on every pruned parameter of every declared
+        network (``mask_of`` ones included), 1 elsewhere."""
+        mask = jax.tree.map(lambda x: jnp.ones(jnp.shape(x), jnp.float32), params)
+        for n, chain in self.networks.items():
+            mask = with_chain_layers(mask, chain, pruner_param_mask(
+                self.layers(params, n), self._pruner(state, n)))
+        return mask
+
+    def masked(self, tree, state: DSPState):
+        """``tree`` (shaped like the parameters, e.g. a target network) with every pruned
+        parameter set to exactly 0."""
+        return apply_param_mask(tree, self.param_mask(tree, state))
+
+    def metrics(self, params, state: DSPState) -> dict:
+        """§5 figures and alive neurons per layer of every pruned network, ``<net>_<figure>``."""
+        out = {}
+        for n in self.pruned:
+            p = state.pruners[n]
+            stats = compression_stats(self.layers(params, n), p.neuron_masks, p.weight_masks)
+            out.update({f"{n}_{k}": v for k, v in stats.items()})
+            for l, m in enumerate(p.neuron_masks):
+                out[f"{n}_alive_layer{l}"] = jnp.sum(m)
+                out[f"{n}_floored_layer{l}"] = p.floored[l]
+        return out

@@ -1,0 +1,300 @@
+"""DSP for any Flax network (``DSP``, ``taps``): groups, taps and importance read off a user's
+module equal the MLP's on the same weights (NumPy reference), one optimiser step equals the §2–§4
+steps done by hand in NumPy, two chains get independent masks, and a network sharing another's
+mask stays exactly zero on pruned groups in parameters and Adam moments."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from dspjax.pruning import (
+    DSP,
+    DenseChain,
+    DSPHParams,
+    chain_layers,
+    dense_chain,
+    group_norms,
+    pruner_param_mask,
+)
+from dspjax.pruning.importance import TAYLOR
+from dspjax.pruning.threshold import SCHEDULE
+
+
+class ActorCritic(nn.Module):
+    """A user's network as PureJaxRL writes it: two Dense chains in one module."""
+    n_actions: int = 3
+
+    @nn.compact
+    def __call__(self, x):
+        a = nn.tanh(nn.Dense(6)(x))
+        a = nn.tanh(nn.Dense(5)(a))
+        logits = nn.Dense(self.n_actions)(a)
+        c = nn.tanh(nn.Dense(7)(x))
+        value = nn.Dense(1)(c)
+        return logits, value[..., 0]
+
+
+ACTOR = dense_chain(("params",), 3)                                   # Dense_0, Dense_1, Dense_2
+CRITIC = DenseChain((("params", "Dense_3"), ("params", "Dense_4")))
+
+
+def setup(seed=0, batch=9):
+    model = ActorCritic()
+    x = jax.random.normal(jax.random.PRNGKey(seed + 100), (batch, 4))
+    params = model.init(jax.random.PRNGKey(seed), x)
+    # non-zero biases, so every quantity below depends on them
+    params = jax.tree.map(lambda p: p + 0.05 * jax.random.normal(jax.random.PRNGKey(seed + 1), p.shape), params)
+    return model, params, x
+
+
+def loss_of(model):
+    def loss(params, x):
+        logits, value = model.apply(params, x)
+        return 0.5 * jnp.mean(jnp.sum(logits ** 2, -1)) + 0.5 * jnp.mean(value ** 2)
+    return loss
+
+
+def np_backward(layers, x):
+    """NumPy float64: hiddens and ∂L/∂h of L = 0.5 · mean_batch ||f(x)||² for a tanh chain."""
+    layers = [{k: np.asarray(v, np.float64) for k, v in layer.items()} for layer in layers]
+    h, hiddens, pre = np.asarray(x, np.float64), [], []
+    for layer in layers[:-1]:
+        z = h @ layer["kernel"] + layer["bias"]
+        h = np.tanh(z)
+        hiddens.append(h)
+        pre.append(z)
+    out = h @ layers[-1]["kernel"] + layers[-1]["bias"]
+    g = out / out.shape[0]                                   # ∂L/∂out
+    grads = [None] * len(hiddens)
+    for l in reversed(range(len(hiddens))):
+        g = g @ layers[l + 1]["kernel"].T                    # ∂L/∂h_l
+        grads[l] = g
+        g = g * (1.0 - hiddens[l] ** 2)                      # ∂L/∂z_l
+    return hiddens, grads
+
+
+def test_taps_are_the_hiddens_and_loss_gradients_of_each_chain_in_numpy():
+    model, params, x = setup()
+    dsp = DSP({"actor": ACTOR, "critic": CRITIC}, optax.sgd(0.1), DSPHParams(), 10)
+    loss, grads, taps = dsp.value_and_grad(loss_of(model))(params, x)
+    np.testing.assert_allclose(loss, loss_of(model)(params, x), rtol=1e-6)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+                 grads, jax.grad(loss_of(model))(params, x))
+    for name, chain in (("actor", ACTOR), ("critic", CRITIC)):
+        inputs, hiddens, hidden_grads = taps[name]
+        np.testing.assert_array_equal(inputs, x)
+        ref_h, ref_g = np_backward(chain_layers(params, chain), x)
+        assert len(hiddens) == len(ref_h) == len(chain.layers) - 1
+        for got, want in zip(hiddens, ref_h):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        for got, want in zip(hidden_grads, ref_g):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-7)
+
+
+def test_a_call_on_other_parameters_is_not_tapped():
+    """A target network (other arrays) or the same network on a second batch is left alone: the
+    taps are those of the first call on the parameters being differentiated."""
+    model, params, x = setup()
+    target = jax.tree.map(lambda p: 2.0 * p, params)
+    x2 = x[::-1] * 3.0
+
+    def loss(p, x):
+        logits_t, _ = model.apply(target, x2)                # target first: not tapped
+        return loss_of(model)(p, x) + jnp.sum(jax.lax.stop_gradient(
+            model.apply(p, x2)[0]) * logits_t)               # second call on p: not tapped
+
+    dsp = DSP({"actor": ACTOR}, optax.sgd(0.1), DSPHParams(), 10)
+    _, _, taps = dsp.value_and_grad(loss)(params, x)
+    ref_h, ref_g = np_backward(chain_layers(params, ACTOR), x)
+    for got, want in zip(taps["actor"][1] + taps["actor"][2], ref_h + ref_g):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
+def test_a_loss_that_never_runs_a_declared_chain_is_refused():
+    model, params, x = setup()
+    dsp = DSP({"actor": ACTOR}, optax.sgd(0.1), DSPHParams(), 10)
+    with pytest.raises(ValueError, match="never runs dense layer"):
+        dsp.value_and_grad(lambda p, x: jnp.sum(p["params"]["Dense_0"]["kernel"]))(params, x)
+
+
+def test_groups_of_a_flax_module_are_the_mlp_groups_in_numpy():
+    _, params, _ = setup()
+    layers = [{k: np.asarray(v, np.float64) for k, v in layer.items()}
+              for layer in chain_layers(params, ACTOR)]
+    for l, norms in enumerate(group_norms(chain_layers(params, ACTOR))):
+        ref = np.sqrt((layers[l]["kernel"] ** 2).sum(0) + layers[l]["bias"] ** 2
+                      + (layers[l + 1]["kernel"] ** 2).sum(1))
+        np.testing.assert_allclose(norms, ref, rtol=1e-5)
+
+
+def np_penalty_grad(layers, alphas, lam):
+    """∂R/∂θ of R = λ Σ_l Σ_j α_j sqrt(|g|) ||g||, in NumPy; overlapping groups add up."""
+    layers = [{k: np.asarray(v, np.float64) for k, v in layer.items()} for layer in layers]
+    out = [{k: np.zeros_like(v) for k, v in layer.items()} for layer in layers]
+    for l, a in enumerate(alphas):
+        w, b, w_next = layers[l]["kernel"], layers[l]["bias"], layers[l + 1]["kernel"]
+        size = w.shape[0] + 1 + w_next.shape[1]
+        for j in range(len(a)):
+            norm = np.sqrt((w[:, j] ** 2).sum() + b[j] ** 2 + (w_next[j] ** 2).sum())
+            if norm == 0:
+                continue
+            c = lam * a[j] * np.sqrt(size) / norm
+            out[l]["kernel"][:, j] += c * w[:, j]
+            out[l]["bias"][j] += c * b[j]
+            out[l + 1]["kernel"][j] += c * w_next[j]
+    return out
+
+
+def np_alive(layers, masks):
+    alive = [np.ones(layers[0]["kernel"].shape[0], bool), *map(np.asarray, masks),
+             np.ones(layers[-1]["bias"].shape[0], bool)]
+    return [{"kernel": np.outer(alive[l], alive[l + 1]), "bias": alive[l + 1]} for l in range(len(layers))]
+
+
+def test_one_step_is_the_method_done_by_hand_in_numpy():
+    """SGD step of ``DSP.step`` = mask(θ − η · mask(∇L + ∇R)) with the importance EMA updated
+    from the taps (Taylor, §2), α from the importance before it (§3), pruned groups exactly 0."""
+    model, params, x = setup()
+    hp = DSPHParams(lam=0.05, beta=0.5, reg_warmup=0.0, delta=0.1)
+    dsp = DSP({"actor": ACTOR}, optax.sgd(0.1), hp, num_iterations=10)
+    state = dsp.init(jax.random.PRNGKey(0), params)
+    pruner = state.pruners["actor"]
+    masks = (jnp.array([1, 1, 0, 1, 0, 1], bool), jnp.array([1, 0, 1, 1, 1], bool))
+    importance = (jnp.linspace(0.1, 1.0, 6), jnp.linspace(1.0, 0.2, 5))
+    state = state.replace(pruners={"actor": pruner.replace(neuron_masks=masks, importance=importance)})
+    layers = chain_layers(params, ACTOR)
+    params = dsp.masked(params, state)          # as training leaves them: pruned groups at 0
+    layers = chain_layers(params, ACTOR)
+
+    loss, grads, taps = dsp.value_and_grad(loss_of(model))(params, x)
+    new_params, new_state, info = dsp.step(state, params, grads, taps, update=3)
+
+    # §2: EMA of E|h · ∂L/∂h|
+    ref_h, ref_g = np_backward(layers, x)
+    for got, old, h, g in zip(new_state.pruners["actor"].importance, importance, ref_h, ref_g):
+        np.testing.assert_allclose(got, 0.5 * np.asarray(old) + 0.5 * np.abs(h * g).mean(0), rtol=1e-4)
+    # §3: α = 1 − s + δ on alive neurons, s = I / max_alive I, from the importance before the step
+    alphas = []
+    for imp, m in zip(importance, masks):
+        imp, m = np.asarray(imp, np.float64), np.asarray(m)
+        s = np.where(m, imp, 0) / (np.where(m, imp, 0).max() + 1e-8)
+        alphas.append(np.where(m, 1.0 - s + 0.1, 0.0))
+    alive = np_alive(layers, masks)
+    rl_grads = chain_layers(jax.grad(loss_of(model))(params, x), ACTOR)
+    pen = np_penalty_grad(layers, alphas, 0.05)
+    for l, layer in enumerate(chain_layers(new_params, ACTOR)):
+        for k in ("kernel", "bias"):
+            g = (np.asarray(rl_grads[l][k], np.float64) + pen[l][k]) * alive[l][k]
+            want = (np.asarray(layers[l][k], np.float64) - 0.1 * g) * alive[l][k]
+            np.testing.assert_allclose(layer[k], want, rtol=1e-4, atol=1e-6)
+            assert np.all(np.asarray(layer[k])[~alive[l][k]] == 0.0)
+    # the critic is not declared: a plain SGD step on the RL loss
+    full = jax.grad(loss_of(model))(params, x)
+    np.testing.assert_allclose(new_params["params"]["Dense_3"]["kernel"],
+                               params["params"]["Dense_3"]["kernel"] - 0.1 * full["params"]["Dense_3"]["kernel"],
+                               rtol=1e-5, atol=1e-7)
+    assert float(info["penalty"]) > 0
+    # not a pruning step (prune_every 5 from 10 % of training): masks unchanged
+    for a, b in zip(new_state.pruners["actor"].neuron_masks, masks):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_pruning_happens_on_the_last_update_of_a_pruning_iteration_only():
+    model, params, x = setup()
+    hp = DSPHParams(threshold_rule=SCHEDULE, k_final=0.2, prune_start=0.1, prune_end=0.5,
+                    prune_every=1, importance=TAYLOR, min_alive=1)
+    dsp = DSP({"actor": ACTOR}, optax.sgd(0.01), hp, num_iterations=10, updates_per_iteration=4)
+    state = dsp.init(jax.random.PRNGKey(0), params)
+    alive = []
+    for update in range(4 * 10):
+        _, grads, taps = dsp.value_and_grad(loss_of(model))(params, x)
+        params, state, _ = dsp.step(state, params, grads, taps, update)
+        alive.append(int(sum(m.sum() for m in state.pruners["actor"].neuron_masks)))
+    changes = [u for u in range(1, 40) if alive[u] != alive[u - 1]]
+    assert changes and all(u % 4 == 3 for u in changes)            # last update of an iteration
+    assert all(1 <= u // 4 <= 5 for u in changes)   # inside the window: iterations 1–5 of 10
+    assert alive[-1] == 2 + 1   # ceil(0.2 · 6) + ceil(0.2 · 5), the schedule's final size
+
+
+def test_two_chains_get_independent_masks():
+    model, params, x = setup()
+    prune_actor = DSPHParams(threshold_rule=SCHEDULE, k_final=0.3, prune_start=0.0, prune_end=0.5,
+                             prune_every=1, min_alive=1)
+    dsp = DSP({"actor": ACTOR, "critic": CRITIC}, optax.sgd(0.01),
+              {"actor": prune_actor, "critic": prune_actor.replace(k_final=0.6)}, num_iterations=4)
+    state = dsp.init(jax.random.PRNGKey(0), params)
+    for update in range(4):
+        _, grads, taps = dsp.value_and_grad(loss_of(model))(params, x)
+        params, state, _ = dsp.step(state, params, grads, taps, update)
+    assert [int(m.sum()) for m in state.pruners["actor"].neuron_masks] == [2, 2]   # ceil(0.3 · 6), ceil(0.3 · 5)
+    assert [int(m.sum()) for m in state.pruners["critic"].neuron_masks] == [5]     # ceil(0.6 · 7)
+    metrics = dsp.metrics(params, state)
+    assert int(metrics["actor_alive_neurons"]) == 4 and int(metrics["critic_alive_neurons"]) == 5
+
+
+class TwoMLPs(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        online = nn.Dense(1)(nn.relu(nn.Dense(8, name="online_0")(x)))
+        target = nn.Dense(1)(nn.relu(nn.Dense(8, name="target_0")(x)))
+        return online[..., 0], target[..., 0]
+
+
+def test_a_network_sharing_a_mask_stays_exactly_zero_in_parameters_and_adam_moments():
+    """A target network in the optimised tree, declared with ``mask_of``: even with gradients of
+    its own, its pruned groups and their Adam moments are exactly 0 after every step."""
+    model = TwoMLPs()
+    x = jax.random.normal(jax.random.PRNGKey(0), (16, 3))
+    params = model.init(jax.random.PRNGKey(1), x)
+    online = DenseChain((("params", "online_0"), ("params", "Dense_0")), activation="relu")
+    target = DenseChain((("params", "target_0"), ("params", "Dense_1")), activation="relu",
+                        mask_of="online")
+    hp = DSPHParams(threshold_rule=SCHEDULE, k_final=0.25, prune_start=0.0, prune_end=0.5,
+                    prune_every=1, lam=1e-3, min_alive=1)
+    dsp = DSP({"online": online, "target": target}, optax.adam(1e-2), hp, num_iterations=6)
+    state = dsp.init(jax.random.PRNGKey(2), params)
+    assert list(state.pruners) == ["online"]
+
+    def loss(p, x):
+        a, b = model.apply(p, x)
+        return jnp.mean((a - 1.0) ** 2) + jnp.mean((b + 1.0) ** 2)   # the target learns too
+
+    for update in range(6):
+        _, grads, taps = dsp.value_and_grad(loss)(params, x)
+        params, state, _ = dsp.step(state, params, grads, taps, update)
+    masks = state.pruners["online"].neuron_masks
+    assert int(masks[0].sum()) == 2
+    adam = state.optimizer[0]
+    for chain in (online, target):
+        pmask = pruner_param_mask(chain_layers(params, chain), state.pruners["online"])
+        for tree in (params, adam.mu, adam.nu):
+            for layer, m in zip(chain_layers(tree, chain), pmask):
+                for k in ("kernel", "bias"):
+                    assert np.all(np.asarray(layer[k])[np.asarray(m[k]) == 0] == 0.0)
+                    assert np.any(np.asarray(layer[k])[np.asarray(m[k]) == 1] != 0.0)
+    # ``masked`` does the same to a tree kept outside the optimiser
+    outside = dsp.masked(jax.tree.map(jnp.ones_like, params), state)
+    assert float(outside["params"]["target_0"]["kernel"].sum()) == 3 * 2
+
+
+def test_mask_of_must_name_a_network_with_its_own_mask():
+    with pytest.raises(ValueError, match="mask_of='nope'"):
+        DSP({"a": ACTOR, "b": DenseChain(ACTOR.layers, mask_of="nope")}, optax.sgd(0.1), DSPHParams(), 1)
+
+
+def test_step_vmaps_over_a_population_of_hyperparameters():
+    model, params, x = setup()
+    hps = jax.tree.map(lambda *v: jnp.stack([jnp.asarray(a) for a in v]),
+                       DSPHParams(lam=0.0), DSPHParams(lam=0.1))
+
+    def one(hp):
+        dsp = DSP({"actor": ACTOR}, optax.sgd(0.1), hp, num_iterations=10)
+        state = dsp.init(jax.random.PRNGKey(0), params)
+        _, grads, taps = dsp.value_and_grad(loss_of(model))(params, x)
+        return dsp.step(state, params, grads, taps, 2)[2]["penalty"]
+
+    penalties = jax.jit(jax.vmap(one))(hps)
+    assert float(penalties[0]) == 0.0 and float(penalties[1]) > 0.0
