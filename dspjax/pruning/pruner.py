@@ -106,8 +106,30 @@ class DSP:
         return state.pruners[chain.mask_of or name]
 
     # -- the training step ------------------------------------------------------------------
+    def check(self, params) -> None:
+        """ValueError naming the network and layer when a declared chain is not one in ``params``:
+        a path that leads nowhere, or a layer whose inputs are not the previous layer's outputs."""
+        for name, chain in self.networks.items():
+            try:
+                layers = chain_layers(params, chain)
+            except (KeyError, TypeError, IndexError):
+                raise ValueError(f"network {name!r}: a layer path of {chain.layers} is not in the "
+                                 "parameters (paths lead to Dense layers' {'kernel', 'bias'})") from None
+            for l in range(1, len(layers)):
+                n_out, n_in = jnp.shape(layers[l - 1]["kernel"])[-1], jnp.shape(layers[l]["kernel"])[-2]
+                if n_out != n_in:
+                    raise ValueError(f"network {name!r}: layer {chain.layers[l]} takes {n_in} inputs "
+                                     f"but {chain.layers[l - 1]} gives {n_out} outputs; declare the "
+                                     "Dense layers in the order the network applies them")
+            owner = self.networks.get(chain.mask_of)
+            if owner is not None and [jnp.shape(x["kernel"]) for x in layers] != \
+                    [jnp.shape(x["kernel"]) for x in chain_layers(params, owner)]:
+                raise ValueError(f"network {name!r}: mask_of={chain.mask_of!r} has other layer shapes")
+
     def init(self, key, params) -> DSPState:
-        """All-ones masks, importance EMAs started (§2), the optimizer's state."""
+        """All-ones masks, importance EMAs started (§2), the optimizer's state; the declaration
+        checked against ``params`` first (``check``)."""
+        self.check(params)
         keys = jax.random.split(key, len(self.pruned))
         pruners = {n: init_pruner(k, self.layers(params, n), self.hp(n))
                    for k, n in zip(keys, self.pruned)}

@@ -16,19 +16,28 @@ def member_label(record: dict) -> str:
     return point or "default"
 
 
+def stop_reasons(network_record: dict) -> str:
+    """What ended each hidden layer's pruning, e.g. ``rule/floor``: the threshold rule, or the
+    ``min_alive`` floor (it kept neurons the rule would have removed); ``?`` for a run written
+    before it was recorded."""
+    return "/".join(network_record.get("stopped_by", ["?"]))
+
+
 def format_table(summary: dict) -> str:
     """A text table, one row per member: hyperparameters, final return, removed % per network
-    (every network of the agent, the policy network first: actor and critic, or q)."""
+    (every network of the agent, the policy network first: actor and critic, or q), and the
+    policy network's alive neurons per layer and what stopped each layer's pruning."""
     nets = networks_of(summary)
     header = ["#", "seed", "hyperparameters", "return"]
     for net in nets:
         header += [f"{net} neurons-%", f"{net} weights-%"]
-    header.append("")
+    header += [f"{nets[0]} alive", "stopped by", ""]
     rows = []
     for r in summary["members"]:
         row = [str(r["member"]), str(r["seed"]), member_label(r), f"{r['final_return']:.1f}"]
         for net in nets:
             row += [f"{100 * r[net]['neurons_removed']:.1f}", f"{100 * r[net]['weights_removed']:.1f}"]
+        row += ["-".join(map(str, r[nets[0]]["alive_per_layer"])), stop_reasons(r[nets[0]])]
         rows.append(row + ["DIVERGED" if r["diverged"] else ""])
     widths = [max(len(x) for x in col) for col in zip(header, *rows)]
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()

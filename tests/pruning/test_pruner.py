@@ -298,3 +298,17 @@ def test_step_vmaps_over_a_population_of_hyperparameters():
 
     penalties = jax.jit(jax.vmap(one))(hps)
     assert float(penalties[0]) == 0.0 and float(penalties[1]) > 0.0
+
+
+def test_a_declaration_that_does_not_fit_the_parameters_is_refused_naming_the_network():
+    model, params, x = setup()
+    wrong_order = DenseChain((("params", "Dense_1"), ("params", "Dense_0"), ("params", "Dense_2")))
+    with pytest.raises(ValueError, match="network 'actor': layer .*Dense_0.* takes 4 inputs but .*Dense_1.* gives 5"):
+        DSP({"actor": wrong_order}, optax.sgd(0.1), DSPHParams(), 10).init(jax.random.PRNGKey(0), params)
+    missing = DenseChain((("params", "Dense_0"), ("params", "Dense_9")))
+    with pytest.raises(ValueError, match="network 'actor': a layer path"):
+        DSP({"actor": missing}, optax.sgd(0.1), DSPHParams(), 10).init(jax.random.PRNGKey(0), params)
+    other_shape = DenseChain(CRITIC.layers, mask_of="actor")
+    with pytest.raises(ValueError, match="network 'target': mask_of='actor' has other layer shapes"):
+        DSP({"actor": ACTOR, "target": other_shape}, optax.sgd(0.1), DSPHParams(), 10).init(
+            jax.random.PRNGKey(0), params)

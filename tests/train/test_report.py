@@ -10,8 +10,8 @@ from dspjax.train.report import _smooth, draw_plots, format_table
 
 
 def member(i, nets, diverged=False):
-    figures = {"neurons_removed": 0.5, "weights_removed": 0.75, "alive_per_layer": [4],
-               "compact_sizes": [4, 4, 2], "dense_params": 42}
+    figures = {"neurons_removed": 0.5, "weights_removed": 0.75, "alive_per_layer": [4, 3],
+               "stopped_by": ["rule", "floor"], "compact_sizes": [4, 4, 3, 2], "dense_params": 42}
     return {"member": i, "seed": i, "grid_point": {"method": "dsp"}, "final_return": 12.34,
             "diverged": diverged, **{net: figures for net in nets}}
 
@@ -20,8 +20,10 @@ def test_ppo_table_keeps_its_columns():
     summary = {"members": [member(0, ["actor", "critic"]), member(1, ["actor", "critic"], True)]}
     lines = format_table(summary).splitlines()
     assert lines[0].split("  ") == ["#", "seed", "hyperparameters", "return", "actor neurons-%",
-                                    "actor weights-%", "critic neurons-%", "critic weights-%"]
-    assert lines[2].split() == ["0", "0", "method=dsp", "12.3", "50.0", "75.0", "50.0", "75.0"]
+                                    "actor weights-%", "critic neurons-%", "critic weights-%",
+                                    "actor alive", "stopped by"]
+    assert lines[2].split() == ["0", "0", "method=dsp", "12.3", "50.0", "75.0", "50.0", "75.0",
+                                "4-3", "rule/floor"]
     assert lines[3].endswith("DIVERGED")
 
 
@@ -30,8 +32,14 @@ def test_dqn_table_has_q_columns_whether_or_not_the_summary_names_its_networks()
                     {"members": [member(0, ["q"])]}):
         lines = format_table(summary).splitlines()
         assert lines[0].split("  ") == ["#", "seed", "hyperparameters", "return", "q neurons-%",
-                                        "q weights-%"]
-        assert lines[2].split() == ["0", "0", "method=dsp", "12.3", "50.0", "75.0"]
+                                        "q weights-%", "q alive", "stopped by"]
+        assert lines[2].split() == ["0", "0", "method=dsp", "12.3", "50.0", "75.0", "4-3", "rule/floor"]
+
+
+def test_a_run_written_before_stop_reasons_were_recorded_shows_a_question_mark():
+    record = member(0, ["q"])
+    del record["q"]["stopped_by"]
+    assert format_table({"members": [record]}).splitlines()[2].split()[-1] == "?"
 
 
 def test_plots_of_a_one_network_run(tmp_path):
