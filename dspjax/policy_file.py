@@ -1,7 +1,7 @@
 """An exported policy, read back with NumPy alone (no JAX): what runs on the deployed computer.
 
 ``dspjax export`` writes a member's *compact* policy network (pruned neurons physically removed,
-METHOD.md §5) as ``<name>.npz`` holding ``layer0_kernel``, ``layer0_bias``, ``layer1_kernel``, ...
+METHOD.md §6) as ``<name>.npz`` holding ``layer0_kernel``, ``layer0_bias``, ``layer1_kernel``, ...
 (float32; kernel ``(n_in, n_out)``, the layer computes ``h @ kernel + bias``), and beside it the
 manifest ``<name>.npz.json``: layer sizes, hidden activation, observation size, action space,
 compression figures, and the member, environment and agent config it came from.

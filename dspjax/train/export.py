@@ -1,7 +1,7 @@
 """``dspjax export``: one member's compact policy network as a file that ships.
 
 The policy network of the run's agent (PPO's ``actor``, DQN's ``q``) of one member, pruned neurons
-physically removed (``dspjax.pruning.compact``, METHOD.md §5), written as
+physically removed (``dspjax.pruning.compact``, METHOD.md §6), written as
 
 - ``npz``: ``layer0_kernel``, ``layer0_bias``, ... read back by ``dspjax.policy_file.load_policy``
   with NumPy alone, or

@@ -4,7 +4,7 @@
 ``rgb_array`` rendering (gymnasium's; the gymnax ids that gymnasium also has, CartPole-v1,
 Acrobot-v1 and MountainCar-v0, are rendered by gymnasium's version, same dynamics): left the best
 dense member (``method=dense``, or nothing pruned), right the best pruned member run through its
-*compact* network (METHOD.md §5), both from the same environment seed. Each panel is captioned
+*compact* network (METHOD.md §6), both from the same environment seed. Each panel is captioned
 with its method, episode return and parameter count. GIF through Pillow, MP4 through imageio.
 Rendering is headless: SDL's ``offscreen`` video driver (see ``headless_sdl``).
 """
