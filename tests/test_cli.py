@@ -286,7 +286,7 @@ def _one_error_line(capsys, *fragments):
 def test_export_writes_the_best_members_compact_policy_that_numpy_reads_back(run_dir, tmp_path, capsys):
     import jax
 
-    from dspjax.networks import mlp_apply
+    from dspjax.pruning import chain_apply
     from dspjax.policy_file import load_policy
     from dspjax.train.run_dir import load_run, member_network
     path = tmp_path / "policy.npz"
@@ -304,14 +304,14 @@ def test_export_writes_the_best_members_compact_policy_that_numpy_reads_back(run
         assert main(["export", str(run_dir), "--member", str(member), "--out", str(member_path)]) == 0
         params, _, _ = member_network(tree, "actor", member)
         obs = np.random.default_rng(member).normal(size=(256, 4)).astype(np.float32)
-        masked = np.asarray(jax.jit(lambda p, o: mlp_apply(p, o, "tanh")[0])(params, obs))
+        masked = np.asarray(jax.jit(lambda p, o: chain_apply(p, o, "tanh")[0])(params, obs))
         np.testing.assert_allclose(load_policy(member_path)(obs), masked, atol=1e-5)
 
 
 def test_export_of_a_dqn_q_network_to_onnx(dqn_run_dir, tmp_path, capsys):
     pytest.importorskip("jax2onnx")
     ort = pytest.importorskip("onnxruntime")
-    from dspjax.networks import mlp_apply
+    from dspjax.pruning import chain_apply
     from dspjax.train.run_dir import load_run, member_network
     assert main(["export", str(dqn_run_dir), "--member", "1", "--format", "onnx"]) == 0
     path = dqn_run_dir / "export" / "member1.onnx"
@@ -321,7 +321,7 @@ def test_export_of_a_dqn_q_network_to_onnx(dqn_run_dir, tmp_path, capsys):
     obs = np.random.default_rng(0).normal(size=(256, 4)).astype(np.float32)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(session.run(None, {"observation": obs})[0],
-                               np.asarray(mlp_apply(params, obs, "relu")[0]), atol=1e-5)
+                               np.asarray(chain_apply(params, obs, "relu")[0]), atol=1e-5)
 
 
 def test_export_bad_input_exits_2_with_one_line_and_overwrites_nothing(run_dir, tmp_path, capsys):

@@ -57,6 +57,14 @@ from dspjax.pruning.importance import batch_importance
 from dspjax.pruning.mask import apply_param_mask, mask_optimizer_state
 
 
+def _samples_first(x):
+    """Every sample on one leading axis, ``(samples, features)``: a batch may come as
+    (steps, envs, features) or (batch, features); an array or a tuple of them."""
+    if isinstance(x, tuple):
+        return tuple(_samples_first(h) for h in x)
+    return x.reshape(-1, x.shape[-1])
+
+
 @struct.dataclass
 class DSPState:
     """The optimizer's state and every pruned network's ``PrunerState`` by name."""
@@ -161,12 +169,11 @@ class DSP:
         pruners = dict(state.pruners)
         for n in self.pruned:
             layers, hp = self.layers(params, n), self.hp(n)
-            flat = lambda x: x.reshape(-1, x.shape[-1])  # noqa: E731 - samples on one axis
-            inputs, hiddens, hidden_grads = taps[n]
+            inputs, hiddens, hidden_grads = (_samples_first(x) for x in taps[n])
             scores = batch_importance(
-                hp.importance, layers, tuple(map(flat, hiddens)), tuple(map(flat, hidden_grads)),
-                lambda layers=layers, n=n, x=flat(inputs): output_jacobians(
-                    layers, x, self.networks[n].activation),
+                hp.importance, layers, hiddens, hidden_grads,
+                lambda layers=layers, inputs=inputs, n=n: output_jacobians(
+                    layers, inputs, self.networks[n].activation),
                 pruners[n].importance)
             pruners[n] = observe_importance(pruners[n], hp, scores)
         state = state.replace(pruners=pruners)

@@ -143,8 +143,9 @@ class IncompatibleCheckpoint(Exception):
 
 
 def _leaves_by_path(tree) -> dict:
-    """``path -> (shape, dtype)`` of every array leaf, paths as plain names ("params/actor/0/kernel")
-    so that a dataclass field, a dict key and a list index saved by orbax compare equal."""
+    """``path -> (shape, dtype)`` of every array leaf, paths as plain names
+    ("params/actor/params/Dense_0/kernel") so that a dataclass field, a dict key and a list index
+    saved by orbax compare equal."""
     tree = getattr(tree, "tree", tree)  # orbax's TreeMetadata wraps the tree
     def name(entry):
         for attr in ("name", "key", "idx"):
