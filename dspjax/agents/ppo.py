@@ -244,8 +244,8 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
         minibatches = jax.tree.map(
             lambda x: x.reshape((config.num_minibatches, -1) + x.shape[1:]), shuffled)
         # The step index from scan counters, not from the (per-member) state: see DSP.step.
-        first = (iteration * config.update_epochs + epoch) * config.num_minibatches
-        return jax.lax.scan(lambda c, b_k: update_minibatch(c, b_k[0], hp, first + b_k[1]), carry,
+        update = lambda k: make_dsp(hp).update_index(iteration, epoch * config.num_minibatches + k)
+        return jax.lax.scan(lambda c, b_k: update_minibatch(c, b_k[0], hp, update(b_k[1])), carry,
                             (minibatches, jnp.arange(config.num_minibatches)))
 
     def iteration_step(state: PPOState, iteration, hp: PPOHParams):

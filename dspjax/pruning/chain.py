@@ -44,10 +44,12 @@ class DenseChain:
 
 
 def dense_chain(prefix: Path, num_layers: int, activation: str = "tanh", mask_of=None,
-                name: str = "Dense_{}") -> DenseChain:
-    """The chain of Flax's auto-named ``Dense_0 .. Dense_{n-1}`` under ``prefix`` (e.g.
-    ``("actor", "params")``); ``name`` formats each layer's key from its index."""
-    return DenseChain(tuple(tuple(prefix) + (name.format(i),) for i in range(num_layers)),
+                name: str = "Dense_{}", first: int = 0) -> DenseChain:
+    """The chain of Flax's auto-named ``Dense_{first} .. Dense_{first + n - 1}`` under ``prefix``
+    (e.g. ``("params",)``, or ``("actor", "params")`` in a dict of networks); ``name`` formats each
+    layer's key from its index. Flax numbers a module's Dense layers in the order they are created:
+    a critic built after a 3-layer actor is ``dense_chain(("params",), 3, first=3)``."""
+    return DenseChain(tuple(tuple(prefix) + (name.format(i),) for i in range(first, first + num_layers)),
                       activation, mask_of)
 
 

@@ -151,6 +151,13 @@ class DSP:
         """The training iteration optimiser step ``update`` belongs to."""
         return update // self.updates_per_iteration
 
+    def update_index(self, iteration, step):
+        """The ``update`` of the ``step``-th optimiser step (from 0) of ``iteration``, for
+        ``step``: ``iteration · updates_per_iteration + step`` (e.g. PPO's ``step = epoch ·
+        minibatches + minibatch``). Build ``iteration`` and ``step`` from scan counters
+        (``jnp.arange`` as a scan's ``xs``), not from the state (see the module docstring)."""
+        return iteration * self.updates_per_iteration + step
+
     def penalty(self, params, state: DSPState, update):
         """``R(θ)`` (§3) at step ``update``, summed over the pruned networks (0 in proximal form)."""
         progress = self.iteration(update) / self.num_iterations
@@ -187,13 +194,19 @@ class DSP:
                 params = with_chain_layers(params, self.networks[n], proximal_step(
                     self.layers(params, n), pruners[n], self.hp(n), progress, eta))
 
-        last_update = (update + 1) % self.updates_per_iteration == 0
+        # Two conds: the outer one reads only ``update`` (one number for a whole population), so
+        # it stays a branch under vmap; the inner one reads the window hyperparameters, which a
+        # sweep batches (vmap turns it into a select), so it runs only on an iteration's last step.
         window = self.hp(self.pruned[0])
-        pruners = jax.lax.cond(
-            last_update & is_pruning_iteration(iteration, self.num_iterations, window),
-            lambda ps: {n: prune_step(self.layers(params, n), ps[n], self.hp(n), progress)
-                        for n in self.pruned},
-            lambda ps: ps, pruners)
+
+        def prune_if_in_window(ps):
+            return jax.lax.cond(
+                is_pruning_iteration(iteration, self.num_iterations, window),
+                lambda ps: {n: prune_step(self.layers(params, n), ps[n], self.hp(n), progress)
+                            for n in self.pruned},
+                lambda ps: ps, ps)
+        last_update = (update + 1) % self.updates_per_iteration == 0
+        pruners = jax.lax.cond(last_update, prune_if_in_window, lambda ps: ps, pruners)
         state = DSPState(opt_state, pruners)
         pmask = self.param_mask(params, state)
         return (apply_param_mask(params, pmask),

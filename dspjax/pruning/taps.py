@@ -9,7 +9,9 @@ call is not confused with it) has hidden layer ``l`` as its input: the intercept
 input and adds a zero *probe* to it, and the gradient with respect to the probe is ``∂L/∂h``
 (what ``Module.perturb`` does, without editing the module). Only the first call of each layer in
 the loss is tapped: the one on the training batch, when a loss also runs the network elsewhere
-(DQN's double-Q target).
+(DQN's double-Q target). The loss must hand the module the very arrays it is given: a loss that
+casts or copies the parameters first (``astype``, ``tree.map``) is refused, as it runs no declared
+layer.
 """
 
 from __future__ import annotations

@@ -96,3 +96,8 @@ def test_a_chain_needs_a_hidden_layer_and_a_known_activation():
         DenseChain((("params", "Dense_0"),))
     with pytest.raises(ValueError, match="activation='gelu'"):
         DenseChain((("a",), ("b",)), activation="gelu")
+
+
+def test_dense_chain_numbers_flax_layers_from_first():
+    assert dense_chain(("params",), 3, first=3).layers == (("params", "Dense_3"), ("params", "Dense_4"),
+                                                          ("params", "Dense_5"))

@@ -207,6 +207,7 @@ def test_pruning_happens_on_the_last_update_of_a_pruning_iteration_only():
     hp = DSPHParams(threshold_rule=SCHEDULE, k_final=0.2, prune_start=0.1, prune_end=0.5,
                     prune_every=1, importance=TAYLOR, min_alive=1)
     dsp = DSP({"actor": ACTOR}, optax.sgd(0.01), hp, num_iterations=10, updates_per_iteration=4)
+    assert dsp.update_index(2, 3) == 11 and dsp.iteration(11) == 2
     state = dsp.init(jax.random.PRNGKey(0), params)
     alive = []
     for update in range(4 * 10):
