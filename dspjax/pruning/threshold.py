@@ -11,8 +11,11 @@ compared and the threshold ``τ_t`` they must reach to stay alive:
 - ``norm``: values ``||g|| / sqrt(|g|)``, ``τ_t = τ_final · ramp``.
 - ``relative``: values ``s``, ``τ_t = c_relative · ramp``. ``s`` is already relative to the layer's
   most important alive neuron, so cutting the tail does not move the threshold (unlike
-  ``adaptive``, whose alive mean rises with every cut): pruning stops by itself once every alive
-  neuron has at least ``c_relative`` of the top one's importance (§4's fixed point).
+  ``adaptive``, whose alive mean rises with every cut): with fixed importances pruning stops once
+  every alive neuron has at least ``c_relative`` of the top one's importance (§4's fixed point).
+  Measured (``experiments/found_size/rule_study.md``): it never reaches ``min_alive`` on PPO
+  CartPole or Acrobot, but the regularizer keeps shrinking the weakest alive neurons, so the
+  size found is set mostly by λ, the window and the width, little by ``c_relative``.
 - ``relative_norm``: values ``||g|| / max_alive ||g||`` (group norms relative to the layer's
   largest alive one), ``τ_t = c_relative · ramp``: removes only the groups the regularizer has
   driven to near 0 next to the layer's largest, with the same fixed point.
