@@ -130,7 +130,7 @@ def test_report_redraws_the_plots(run_dir, capsys):
     assert "c_final=0.5" in out and "return_vs_weights_removed.png" in out
     header = [c.strip() for c in out.splitlines()[0].split("  ") if c.strip()]
     assert header[3:] == ["return", "actor neurons-%", "actor weights-%", "critic neurons-%",
-                          "critic weights-%"]
+                          "critic weights-%", "actor alive", "stopped by"]
 
 
 def test_eval_plays_the_masked_and_the_compact_policy(run_dir, capsys):

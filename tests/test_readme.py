@@ -33,7 +33,7 @@ def test_there_are_examples():
 
 def test_every_function_in_the_api_table_is_exported():
     import dspjax.pruning
-    table = README.split("## The Python API")[1].split("```")[0]
+    table = README.split("### The pure functions")[1].split("```")[0]
     names = re.findall(r"`([A-Za-z_]+)`", "\n".join(l for l in table.splitlines() if l.startswith("| §")
                                                    or l.startswith("| one network")))
     assert len(names) > 25

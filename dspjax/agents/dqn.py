@@ -35,7 +35,7 @@ from dspjax.agents.loop import (
 from dspjax.envs import config_vec_env
 from dspjax.hparams import ConfigError, hparam, validate_fields
 from dspjax.networks import MLP
-from dspjax.pruning import ACTIVATIONS, DSP, DSPHParams, DSPState
+from dspjax.pruning import ACTIVATIONS, DSP, THRESHOLD_NAMES, DSPHParams, DSPState
 
 DOUBLE_DQN_NAMES = ("off", "on")
 
@@ -44,8 +44,10 @@ DOUBLE_DQN_NAMES = ("off", "on")
 # that ends at 40 % of training and leaves 60 % for the pruned Q-network to recover. A Q-network
 # must fit TD targets, not only rank actions: left with fewer than ~32 neurons per layer it often
 # stopped learning, hence the floor (min_alive) and c_final = 0.7 (about 70–75 % of the neurons go).
-DQN_DSP = DSPHParams(lam=1e-4, beta=0.05, c_final=0.7, prune_start=0.2, prune_end=0.4,
-                     prune_every=125, min_alive=32)
+# It was tuned with the adaptive threshold, which it keeps (the relative rule, DSPHParams' default,
+# is not yet tried on DQN).
+DQN_DSP = DSPHParams(lam=1e-4, beta=0.05, threshold_rule=THRESHOLD_NAMES.index("adaptive"), c_final=0.7,
+                     prune_start=0.2, prune_end=0.4, prune_every=125, min_alive=32)
 
 
 @dataclasses.dataclass(frozen=True)

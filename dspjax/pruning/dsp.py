@@ -49,10 +49,15 @@ class DSPHParams:
     importance: int = hparam(0, choices=IMPORTANCE_NAMES, help="importance measure (§2); none = plain group lasso, random = random structured baseline")
     penalty_form: int = hparam(LOSS, choices=PENALTY_FORMS, help="regularizer as a loss term or a proximal step (§3)")
     pruning: int = hparam(STRUCTURED, choices=PRUNING_NAMES, help="what is pruned: none (dense), neurons (structured), single weights (unstructured GMP, §7)")
-    threshold_rule: int = hparam(0, choices=THRESHOLD_NAMES, help="dynamic threshold rule (§4)")
+    threshold_rule: int = hparam(THRESHOLD_NAMES.index("relative"), choices=THRESHOLD_NAMES,
+                                 help="dynamic threshold rule (§4); relative stops on its own, adaptive "
+                                      "ratchets to min_alive")
     c_final: float = hparam(0.9, low=0.0, high=1.0, help="final c of the adaptive threshold τ = c_t · mean(s) (§4)")
     k_final: float = hparam(0.05, low=0.0, high=1.0, low_open=True, help="final alive fraction of the schedule threshold (§4)")
     tau_final: float = hparam(0.05, low=0.0, help="final τ of the norm threshold (§4)")
+    c_relative: float = hparam(0.05, low=0.0, high=1.0,
+                               help="final τ of the relative thresholds: prune s < τ_t (relative), "
+                                    "or group norm < τ_t · the layer's largest (relative_norm) (§4)")
     gmp_sparsity: float = hparam(0.96, low=0.0, high=1.0, high_open=True, help="final weight sparsity of unstructured GMP (§7)")
     prune_start: float = hparam(0.1, low=0.0, high=1.0, high_open=True, help="fraction of training where pruning starts (§4)")
     prune_end: float = hparam(0.6, low=0.0, high=1.0, low_open=True, help="fraction of training where pruning ends (§4)")
@@ -150,7 +155,8 @@ def prune_step(params, state: PrunerState, hp: DSPHParams, progress) -> PrunerSt
     p = window_progress(progress, hp.prune_start, hp.prune_end)
     scores = normalised_scores(state.importance, state.neuron_masks)
     thresholds = dynamic_threshold(hp.threshold_rule, scores, magnitude_importance(params),
-                                   state.neuron_masks, p, hp.c_final, hp.k_final, hp.tau_final)
+                                   state.neuron_masks, p, hp.c_final, hp.k_final, hp.tau_final,
+                                   hp.c_relative)
     new_neurons = tuple(update_mask(m, values, tau, hp.min_alive)
                         for m, (values, tau) in zip(state.neuron_masks, thresholds))
     # The floor bound where it kept a neuron that the rule alone would have removed.

@@ -4,11 +4,21 @@ Progress ``p`` runs from 0 to 1 through the window ``[prune_start, prune_end]`` 
 drives a cubic ramp ``1 − (1 − p)^3``. Each rule returns, per hidden layer, the values that are
 compared and the threshold ``τ_t`` they must reach to stay alive:
 
-- ``adaptive`` (default): values ``s``, ``τ_t = c_t · mean_alive(s)``, ``c_t = c_final · ramp``.
+- ``adaptive``: values ``s``, ``τ_t = c_t · mean_alive(s)``, ``c_t = c_final · ramp``.
 - ``schedule``: values ``s``; ``τ_t`` keeps the top ``ceil(k_t · n_l)`` scores, with the alive
   fraction following ``k_t = 1 − (1 − k_final) · ramp`` (the quantile of alive scores that leaves
   that fraction of the layer alive).
 - ``norm``: values ``||g|| / sqrt(|g|)``, ``τ_t = τ_final · ramp``.
+- ``relative`` (default): values ``s``, ``τ_t = c_relative · ramp``. ``s`` is already relative to the layer's
+  most important alive neuron, so cutting the tail does not move the threshold (unlike
+  ``adaptive``, whose alive mean rises with every cut): with fixed importances pruning stops once
+  every alive neuron has at least ``c_relative`` of the top one's importance (§4's fixed point).
+  Measured (``experiments/found_size/rule_study``): it never reaches ``min_alive`` on PPO
+  CartPole or Acrobot, but the regularizer keeps shrinking the weakest alive neurons, so the
+  size found is set mostly by λ, the window and the width, little by ``c_relative``.
+- ``relative_norm``: values ``||g|| / max_alive ||g||`` (group norms relative to the layer's
+  largest alive one), ``τ_t = c_relative · ramp``: removes only the groups the regularizer has
+  driven to near 0 next to the layer's largest, with the same fixed point.
 """
 
 from __future__ import annotations
@@ -16,8 +26,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-THRESHOLD_NAMES = ("adaptive", "schedule", "norm")
-ADAPTIVE, SCHEDULE, NORM = range(len(THRESHOLD_NAMES))
+THRESHOLD_NAMES = ("adaptive", "schedule", "norm", "relative", "relative_norm")
+ADAPTIVE, SCHEDULE, NORM, RELATIVE, RELATIVE_NORM = range(len(THRESHOLD_NAMES))
 
 
 def cubic_ramp(p):
@@ -50,7 +60,13 @@ def schedule_threshold(scores, mask, k_t):
     return top_k_threshold(scores, mask, keep)
 
 
-def dynamic_threshold(rule, scores, magnitudes, masks, p, c_final, k_final, tau_final):
+def relative_to_max(values, mask, eps=1e-12):
+    """``values / max_{alive}(values)``; pruned entries (and an all-pruned layer) give 0."""
+    top = jnp.max(jnp.where(mask, values, 0.0))
+    return jnp.where(mask, values / (top + eps), 0.0)
+
+
+def dynamic_threshold(rule, scores, magnitudes, masks, p, c_final, k_final, tau_final, c_relative=0.0):
     """Per hidden layer ``(values, τ_t)`` for rule ``rule`` (an int leaf) at window progress ``p``.
 
     ``scores`` are normalised importances ``s``; ``magnitudes`` are ``||g|| / sqrt(|g|)``.
@@ -62,6 +78,8 @@ def dynamic_threshold(rule, scores, magnitudes, masks, p, c_final, k_final, tau_
             lambda: (s, adaptive_threshold(s, m, c_final * ramp)),
             lambda: (s, schedule_threshold(s, m, 1.0 - (1.0 - k_final) * ramp)),
             lambda: (mag, tau_final * ramp),
+            lambda: (s, c_relative * ramp),
+            lambda: (relative_to_max(mag, m), c_relative * ramp),
         ]
         out.append(jax.lax.switch(rule, branches))
     return tuple(out)

@@ -1,9 +1,11 @@
 """The found-size table (Markdown on stdout) from ``run.py``'s run directories.
 
 Per task and method: the policy network's size per layer (per seed), neurons and weights removed,
-the return as % of the dense return (each seed's greedy return over its evaluation episodes,
-divided by the mean of the dense seeds) as an interquartile mean with a 95 % stratified-bootstrap
-interval (rliable, 2,000 resamples), and what stopped each layer's pruning.
+the return as % of the dense return as an interquartile mean with a 95 % stratified-bootstrap
+interval (rliable, 2,000 resamples), and what stopped each layer's pruning. % of dense is
+``(R − R0) / (R_dense − R0)``: R a seed's greedy return over its evaluation episodes, R_dense the
+mean of the dense seeds, R0 the task's floor (``FLOORS``: the return of a policy that does nothing
+useful), so that tasks with negative returns (Acrobot) read the right way round.
 
 Usage: python experiments/found_size/table.py [--tasks cartpole,acrobot] > experiments/found_size/results.md
 """
@@ -21,6 +23,9 @@ from rliable import metrics
 
 RUNS = Path(__file__).parent / "runs"
 METHODS = ("dense", "dsp", "random", "small")
+# R0 per environment: CartPole and highway rewards are >= 0; Acrobot's -500 never swings up (every
+# step -1); LunarLander's -200 is about what a uniformly random policy scores.
+FLOORS = {"CartPole-v1": 0.0, "Acrobot-v1": -500.0, "LunarLander-v3": -200.0, "highway-fast-v0": 0.0}
 
 
 def records(task: str) -> dict[str, list[tuple[dict, dict]]]:
@@ -47,8 +52,10 @@ def task_table(task: str) -> list[str]:
     summary = by_method["dense"][0][0]
     policy = summary["policy_network"]
     dense_mean = np.mean([r["final_return"] for _, r in by_method["dense"]])
+    floor = FLOORS[summary["env_id"]]
     lines = [f"## {summary['env_id']} ({summary['algo'].upper()}, {summary['total_timesteps']:,} steps)\n",
-             f"Dense return, mean over {len(by_method['dense'])} seeds: {dense_mean:.1f}.\n",
+             f"Dense return, mean over {len(by_method['dense'])} seeds: {dense_mean:.1f}; % of dense "
+             f"is (R − {floor:g}) / (R_dense − {floor:g}).\n",
              f"| method | seeds | {policy} size per seed | neurons removed | weights removed | "
              "return, % of dense: IQM [95 % CI] | per seed | stopped by |",
              "|---|---|---|---|---|---|---|---|"]
@@ -56,7 +63,7 @@ def task_table(task: str) -> list[str]:
         rows = sorted(by_method.get(method, []), key=lambda sr: sr[1]["seed"])
         if not rows:
             continue
-        pct = np.array([100.0 * r["final_return"] / dense_mean for _, r in rows])
+        pct = np.array([100.0 * (r["final_return"] - floor) / (dense_mean - floor) for _, r in rows])
         iqm, lo, hi = iqm_interval(pct)
         sizes = "; ".join("-".join(map(str, r[policy]["alive_per_layer"])) for _, r in rows)
         neurons = np.mean([r[policy]["neurons_removed"] for _, r in rows])

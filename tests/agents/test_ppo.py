@@ -8,7 +8,7 @@ import pytest
 
 from dspjax.agents import PPOConfig, PPOHParams, generalized_advantages, make_train
 from dspjax.agents.ppo import networks
-from dspjax.pruning import DSPHParams, chain_apply, chain_layers, compact, pruner_param_mask
+from dspjax.pruning import THRESHOLD_NAMES, DSPHParams, chain_apply, chain_layers, compact, pruner_param_mask
 from dspjax.train.population import build_population, run_population, set_hparam
 
 
@@ -122,14 +122,16 @@ def test_unstructured_baseline_removes_weights_not_neurons():
 
 
 @pytest.mark.slow
-def test_defaults_reproduce_the_default_jobs_figures_within_seed_noise():
-    """The default job (500k steps, seeds 0-2 in one population) before DSP was one piece printed
+def test_the_adaptive_rule_reproduces_the_default_jobs_figures_within_seed_noise():
+    """The default job (500k steps, seeds 0-2 in one population, then with the adaptive rule)
+    before DSP was one piece printed
     494.4 / 500.0 / 497.8 with 98.2-98.4 % of actor neurons removed (README, AMD EPYC); a run of
     CartPole's 500-step cap varies by a few percent between seeds and CPUs. Its recipe must still
     give a mean >= 475 (95 % of the cap) with >= 90 % of actor neurons and >= 96 % of weights gone,
     and compact policies that act as the masked ones do."""
     config = PPOConfig()
-    members = build_population(PPOHParams(), {}, (0, 1, 2))
+    adaptive = set_hparam(PPOHParams(), "threshold_rule", THRESHOLD_NAMES.index("adaptive"))  # the rule then
+    members = build_population(adaptive, {}, (0, 1, 2))
     result = run_population(make_train, config, members, progress=False)
     assert float(np.mean(result.eval_returns)) >= 475.0, result.eval_returns.mean(1)
     assert np.all(result.metrics["actor_neurons_removed"][:, -1] >= 0.90)

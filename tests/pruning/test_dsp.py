@@ -32,7 +32,7 @@ from dspjax.pruning.dsp import (
 from dspjax.pruning.importance import IMPORTANCE_NAMES, NONE, RANDOM, TAYLOR
 from dspjax.pruning.mask import apply_param_mask, mask_optimizer_state
 from dspjax.pruning.regularizer import LOSS, PROXIMAL
-from dspjax.pruning.threshold import ADAPTIVE, NORM, SCHEDULE
+from dspjax.pruning.threshold import ADAPTIVE, NORM, SCHEDULE, THRESHOLD_NAMES
 
 SIZES = (4, 12, 8, 3)
 EPS = 1e-8
@@ -308,8 +308,9 @@ def test_prune_step_pruning_none_leaves_masks_unchanged(make_mlp):
     rng = np.random.default_rng(10)
     params = make_mlp(rng, SIZES)
     state = pruner(rng, params)
-    for rule in (ADAPTIVE, SCHEDULE, NORM):
-        hp = DSPHParams(pruning=NO_PRUNING, threshold_rule=rule, c_final=1.0, k_final=0.1, tau_final=10.0)
+    for rule in range(len(THRESHOLD_NAMES)):
+        hp = DSPHParams(pruning=NO_PRUNING, threshold_rule=rule, c_final=1.0, k_final=0.1, tau_final=10.0,
+                        c_relative=0.99)
         assert any(bool(jnp.any(a != b)) for a, b in zip(  # the same step with pruning on does prune
             prune_step(params, state, hp.replace(pruning=STRUCTURED), 0.6).neuron_masks, state.neuron_masks))
         new = prune_step(params, state, hp, 0.6)
@@ -401,8 +402,9 @@ def test_default_hparams_and_presets_validate():
 @pytest.mark.parametrize("field,value", [
     ("c_final", 2.0), ("c_final", -0.1), ("lam", -1.0), ("delta", 0.0), ("beta", 1.5), ("beta", 0.0),
     ("k_final", 0.0), ("gmp_sparsity", 1.0), ("reg_warmup", 1.1), ("reg_end", 0.0), ("prune_every", 0),
-    ("importance", len(IMPORTANCE_NAMES)), ("threshold_rule", 3), ("pruning", -1), ("penalty_form", 2),
-    ("lam", float("nan")), ("tau_final", float("inf")), ("min_alive", 0),
+    ("importance", len(IMPORTANCE_NAMES)), ("threshold_rule", len(THRESHOLD_NAMES)), ("pruning", -1),
+    ("penalty_form", 2), ("lam", float("nan")), ("tau_final", float("inf")), ("min_alive", 0),
+    ("c_relative", 1.5), ("c_relative", -0.1),
 ])
 def test_validate_rejects_out_of_range_values_naming_the_field(field, value):
     with pytest.raises(ConfigError, match=field):

@@ -1,4 +1,4 @@
-"""Cubic ramp, window progress and the three dynamic threshold rules (METHOD.md §4) against NumPy."""
+"""Cubic ramp, window progress and the dynamic threshold rules (METHOD.md §4) against NumPy."""
 
 import math
 
@@ -11,11 +11,14 @@ from hypothesis import strategies as st
 from dspjax.pruning.threshold import (
     ADAPTIVE,
     NORM,
+    RELATIVE,
+    RELATIVE_NORM,
     SCHEDULE,
     THRESHOLD_NAMES,
     adaptive_threshold,
     cubic_ramp,
     dynamic_threshold,
+    relative_to_max,
     schedule_threshold,
     top_k_threshold,
     window_progress,
@@ -36,6 +39,11 @@ def ref_schedule(s, m, k_t):
     alive = sorted((s[j] for j in range(len(s)) if m[j]), reverse=True)
     keep = min(max(keep, 1), len(s))
     return alive[keep - 1] if keep <= len(alive) else -np.inf
+
+
+def ref_relative_to_max(v, m):
+    top = max((v[j] for j in range(len(v)) if m[j]), default=0.0)
+    return np.array([v[j] / (top + 1e-12) if m[j] else 0.0 for j in range(len(v))], np.float32)
 
 
 def test_cubic_ramp_values():
@@ -78,15 +86,16 @@ def test_adaptive_threshold_is_c_times_alive_mean():
 
 @settings(max_examples=30, deadline=None)
 @given(n=st.sampled_from([1, 2, 3, 5, 8, 13]), seed=st.integers(0, 2 ** 16), p=st.floats(0, 1),
-       c_final=st.floats(0, 1), k_final=st.floats(0.01, 1), tau_final=st.floats(0, 1))
-def test_dynamic_threshold_rules_match_numpy(n, seed, p, c_final, k_final, tau_final):
+       c_final=st.floats(0, 1), k_final=st.floats(0.01, 1), tau_final=st.floats(0, 1),
+       c_relative=st.floats(0, 1))
+def test_dynamic_threshold_rules_match_numpy(n, seed, p, c_final, k_final, tau_final, c_relative):
     rng = np.random.default_rng(seed)
     s = rng.random(n).astype(np.float32)
     mag = rng.random(n).astype(np.float32)
     m = rng.random(n) < 0.7
     m[rng.integers(n)] = True
     args = ((jnp.asarray(s),), (jnp.asarray(mag),), (jnp.asarray(m),), jnp.float32(p),
-            jnp.float32(c_final), jnp.float32(k_final), jnp.float32(tau_final))
+            jnp.float32(c_final), jnp.float32(k_final), jnp.float32(tau_final), jnp.float32(c_relative))
     p32 = float(np.float32(p))
     ramp = ref_ramp(p32)
     fn = jax.jit(dynamic_threshold)
@@ -102,6 +111,13 @@ def test_dynamic_threshold_rules_match_numpy(n, seed, p, c_final, k_final, tau_f
     expected = ref_schedule(s, m, k_t)
     if abs(k_t * n - round(k_t * n)) > 1e-3:  # away from float32 rounding at an exact integer
         np.testing.assert_array_equal(tau, expected)
+    c_rel_t = float(np.float32(c_relative)) * ramp
+    ((values, tau),) = fn(jnp.int32(RELATIVE), *args)
+    np.testing.assert_array_equal(values, s)
+    np.testing.assert_allclose(tau, c_rel_t, rtol=1e-4, atol=1e-6)
+    ((values, tau),) = fn(jnp.int32(RELATIVE_NORM), *args)
+    np.testing.assert_allclose(values, ref_relative_to_max(mag, m), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(tau, c_rel_t, rtol=1e-4, atol=1e-6)
 
 
 @settings(max_examples=30, deadline=None)
@@ -124,7 +140,7 @@ def test_threshold_rules_at_the_window_ends():
     m = (jnp.ones(4, bool),)
     # p = 0: every rule keeps everything
     for rule in range(len(THRESHOLD_NAMES)):
-        ((values, tau),) = dynamic_threshold(jnp.int32(rule), s, mag, m, 0.0, 0.9, 0.25, 0.05)
+        ((values, tau),) = dynamic_threshold(jnp.int32(rule), s, mag, m, 0.0, 0.9, 0.25, 0.05, 0.1)
         assert np.all(np.asarray(values) >= np.asarray(tau))
     # p = 1: the final thresholds
     ((_, tau),) = dynamic_threshold(jnp.int32(ADAPTIVE), s, mag, m, 1.0, 0.9, 0.25, 0.05)
@@ -133,6 +149,43 @@ def test_threshold_rules_at_the_window_ends():
     np.testing.assert_allclose(tau, 1.0)  # keep ceil(0.25 · 4) = 1
     ((_, tau),) = dynamic_threshold(jnp.int32(NORM), s, mag, m, 1.0, 0.9, 0.25, 0.05)
     np.testing.assert_allclose(tau, 0.05, rtol=1e-6)
+    ((values, tau),) = dynamic_threshold(jnp.int32(RELATIVE), s, mag, m, 1.0, 0.9, 0.25, 0.05, 0.2)
+    np.testing.assert_allclose(tau, 0.2, rtol=1e-6)  # prunes the 0.1 only
+    ((values, tau),) = dynamic_threshold(jnp.int32(RELATIVE_NORM), s, mag, m, 1.0, 0.9, 0.25, 0.05, 0.2)
+    np.testing.assert_allclose(values, [0.1, 0.4, 1.0, 0.05], rtol=1e-6)  # norms / the largest
+    np.testing.assert_allclose(tau, 0.2, rtol=1e-6)
+
+
+def test_relative_to_max_ignores_pruned_neurons():
+    v = jnp.array([0.3, 0.9, 0.1, 0.6])
+    m = jnp.array([True, False, True, True])
+    np.testing.assert_allclose(relative_to_max(v, m), [0.5, 0.0, 1 / 6, 1.0], rtol=1e-6)
+    np.testing.assert_array_equal(relative_to_max(v, jnp.zeros(4, bool)), np.zeros(4))
+
+
+def _prune_until_fixed(rule, s, c_final, steps=50):
+    """Re-applies a rule's final threshold (p = 1) with fixed importances, as a pruning step every
+    ``prune_every`` updates after ``prune_end`` would; returns the alive count at each step."""
+    m = np.ones(len(s), bool)
+    counts = []
+    for _ in range(steps):
+        ((values, tau),) = dynamic_threshold(jnp.int32(rule), (jnp.asarray(s),), (jnp.asarray(s),),
+                                             (jnp.asarray(m),), 1.0, c_final, 0.5, 0.0, c_final)
+        m = m & (np.asarray(values) >= np.asarray(tau))
+        counts.append(int(m.sum()))
+    return counts
+
+
+def test_relative_rule_reaches_a_fixed_point_where_adaptive_ratchets():
+    """§4: cutting the tail raises the alive mean (adaptive cuts again), but not the alive max."""
+    raw = np.array([1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.01], np.float32)
+    s = raw / raw.max()
+    adaptive = _prune_until_fixed(ADAPTIVE, s, 0.9)
+    assert adaptive == [6, 4, 3] + [2] * 47  # ratchets: cut after cut, down to the top two
+    relative = _prune_until_fixed(RELATIVE, s, 0.15)
+    assert relative[0] == relative[-1] == 9  # one cut, then a fixed point
+    relative_norm = _prune_until_fixed(RELATIVE_NORM, s, 0.15)
+    assert relative_norm[0] == relative_norm[-1] == 9
 
 
 def test_dynamic_threshold_vmaps_over_the_rule_code():
@@ -141,9 +194,9 @@ def test_dynamic_threshold_vmaps_over_the_rule_code():
     mag = (jnp.asarray(rng.random(6).astype(np.float32)), jnp.asarray(rng.random(3).astype(np.float32)))
     m = (jnp.asarray(rng.random(6) < 0.7), jnp.ones(3, bool))
     rules = jnp.arange(len(THRESHOLD_NAMES), dtype=jnp.int32)
-    batched = jax.jit(jax.vmap(lambda r: dynamic_threshold(r, s, mag, m, 0.5, 0.8, 0.3, 0.1)))(rules)
+    batched = jax.jit(jax.vmap(lambda r: dynamic_threshold(r, s, mag, m, 0.5, 0.8, 0.3, 0.1, 0.2)))(rules)
     for i in range(len(THRESHOLD_NAMES)):
-        single = dynamic_threshold(jnp.int32(i), s, mag, m, 0.5, 0.8, 0.3, 0.1)
+        single = dynamic_threshold(jnp.int32(i), s, mag, m, 0.5, 0.8, 0.3, 0.1, 0.2)
         for (bv, bt), (sv, st_) in zip(batched, single):
             np.testing.assert_array_equal(bv[i], sv)
             np.testing.assert_allclose(bt[i], st_, rtol=1e-6)
