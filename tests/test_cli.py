@@ -286,8 +286,8 @@ def _one_error_line(capsys, *fragments):
 def test_export_writes_the_best_members_compact_policy_that_numpy_reads_back(run_dir, tmp_path, capsys):
     import jax
 
-    from dspjax.pruning import chain_apply
     from dspjax.policy_file import load_policy
+    from dspjax.pruning import chain_apply
     from dspjax.train.run_dir import load_run, member_network
     path = tmp_path / "policy.npz"
     assert main(["export", str(run_dir), "--out", str(path)]) == 0
