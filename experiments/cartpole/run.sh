@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # DSP against the baselines of METHOD.md §7 on gymnax CartPole-v1, PPO, 500k steps, 3 seeds each.
+# The rule is pinned to adaptive, the default when these results were made (now: relative).
 # Usage (from the repository root): bash experiments/cartpole/run.sh   [about 10 min on 2 CPU cores]
 # Writes runs/ (run directories; checkpoints are not committed) and results.md.
 set -euo pipefail
@@ -12,7 +13,7 @@ rm -rf runs && mkdir -p runs
 #    members that differ in a discrete choice would run every branch of its lax.switch (vmap turns
 #    it into a select), so uniform programs are faster.
 for method in dsp dense group_lasso; do
-  $DSPJAX train --method "$method" --seeds "$SEEDS" --no-progress --out "runs/$method"
+  $DSPJAX train --method "$method" --threshold-rule adaptive --seeds "$SEEDS" --no-progress --out "runs/$method"
 done
 
 # 2. Baselines pruned to DSP's size: random structured pruning to DSP's mean actor neuron count

@@ -9,7 +9,9 @@ For each task, two phases, each one population in one compiled program:
    ``schedule`` threshold), and ``small`` — a dense network of that size trained from scratch.
 
 Run directories go to ``runs/<task>/<phase>``; a phase whose ``summary.json`` exists is not run
-again, so the script resumes where it stopped. ``table.py`` turns them into ``results.md``.
+again, and a phase stopped midway goes on from its last training checkpoint
+(``runs/<task>/<phase>/checkpoints``, saved every tenth of the run), so the script resumes where it
+stopped, across sessions. ``table.py`` turns them into ``results.md``.
 
 Usage: python experiments/found_size/run.py [--tasks cartpole,acrobot] [--seeds 5]
 """
@@ -48,6 +50,14 @@ def done(run_dir: Path) -> bool:
     return (run_dir / "summary.json").is_file()
 
 
+def train(run_dir: Path, algo: str, config, members):
+    """One population, checkpointed every segment into ``run_dir/checkpoints`` and going on from
+    the newest checkpoint there (a run stopped midway)."""
+    from dspjax.train.checkpoints import TrainingCheckpoints
+    return run_population(get_algo(algo).make_train, config, members,
+                          checkpoints=TrainingCheckpoints(run_dir / "checkpoints"))
+
+
 def found_sizes(run_dir: Path) -> dict[int, list[int]]:
     """Per seed, the alive neurons of each layer of the policy network of the ``dsp`` members."""
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -61,7 +71,7 @@ def phase_one(task: str, seeds: int) -> Path:
     out = RUNS / task / "dense_dsp"
     if not done(out):
         members = build_population(base, {"method": ["dense", "dsp"]}, range(seeds))
-        result = run_population(get_algo(algo).make_train, config, members)
+        result = train(out, algo, config, members)
         write_run(out, algo, config, base, {"method": ["dense", "dsp"]}, list(range(seeds)), result,
                   command=f"python experiments/found_size/run.py --tasks {task} --seeds {seeds}")
     return out
@@ -71,7 +81,6 @@ def phase_two(task: str, seeds: int, sizes: dict[int, list[int]]) -> None:
     """``random`` at each seed's found number of neurons (one population), and ``small``, dense
     networks of each seed's found size (one population per distinct size)."""
     algo, config, base = TASKS[task]
-    train = get_algo(algo).make_train
     out = RUNS / task / "random"
     if not done(out):
         # schedule keeps ceil(k · n_l) neurons of every layer l (one k per network): k is the
@@ -84,7 +93,7 @@ def phase_two(task: str, seeds: int, sizes: dict[int, list[int]]) -> None:
             member = build_population(set_hparam(random, "k_final", k), {}, [seed])[0]
             member.index, member.grid_point = seed, {"method": "random"}
             members.append(member)
-        result = run_population(train, config, members)
+        result = train(out, algo, config, members)
         write_run(out, algo, config, random, {"method": ["random"]}, list(range(seeds)), result,
                   found_sizes={str(s): sizes[s] for s in range(seeds)})
     by_size = {}
@@ -99,7 +108,7 @@ def phase_two(task: str, seeds: int, sizes: dict[int, list[int]]) -> None:
         members = build_population(dense, {}, size_seeds)
         for m in members:
             m.grid_point = {"method": "small"}
-        result = run_population(train, small_config, members)
+        result = train(out, algo, small_config, members)
         write_run(out, algo, small_config, dense, {"method": ["small"]}, size_seeds, result)
 
 

@@ -20,7 +20,7 @@ import jax
 import numpy as np
 
 from dspjax.agents.ppo import PRUNE_CRITIC_NAMES, PPOConfig, PPOHParams, make_train
-from dspjax.pruning import IMPORTANCE_NAMES, PENALTY_FORMS, THRESHOLD_NAMES
+from dspjax.pruning import IMPORTANCE_NAMES, PENALTY_FORMS, THRESHOLD_NAMES, DSPHParams
 from dspjax.train import build_population, run_population
 
 OFF, ON = (PRUNE_CRITIC_NAMES.index(n) for n in ("off", "on"))
@@ -100,7 +100,8 @@ def main():
     args = parser.parse_args()
     config = PPOConfig(env_id="LunarLander-v3", num_envs=8, num_steps=256, num_minibatches=32,
                        total_timesteps=args.steps, eval_episodes=10)
-    base = PPOHParams(gamma=0.999, gae_lambda=0.98, lr=3e-4)
+    base = PPOHParams(gamma=0.999, gae_lambda=0.98, lr=3e-4,  # adaptive: the default rule then
+                      dsp=DSPHParams(threshold_rule=THRESHOLD_NAMES.index("adaptive")))
     members, labels = [], []
     for label, sweep, seeds in ROUNDS[args.round]():
         for m in build_population(base, sweep, seeds):
