@@ -18,8 +18,10 @@ def member_label(record: dict) -> str:
 
 def stop_reasons(network_record: dict) -> str:
     """What ended each hidden layer's pruning, e.g. ``rule/floor``: the threshold rule, or the
-    ``min_alive`` floor (it kept neurons the rule would have removed); ``?`` for a run written
-    before it was recorded."""
+    ``min_alive`` floor (it kept neurons the rule would have removed); ``-`` for a network with
+    nothing removed (a dense baseline); ``?`` for a run written before it was recorded."""
+    if network_record.get("neurons_removed") == 0:
+        return "-"
     return "/".join(network_record.get("stopped_by", ["?"]))
 
 

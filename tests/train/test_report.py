@@ -36,6 +36,12 @@ def test_dqn_table_has_q_columns_whether_or_not_the_summary_names_its_networks()
         assert lines[2].split() == ["0", "0", "method=dsp", "12.3", "50.0", "75.0", "4-3", "rule/floor"]
 
 
+def test_a_network_with_nothing_removed_has_no_stop_reason():
+    record = member(0, ["q"])
+    record["q"] = {**record["q"], "neurons_removed": 0.0}
+    assert format_table({"members": [record]}).splitlines()[2].split()[-1] == "-"
+
+
 def test_a_run_written_before_stop_reasons_were_recorded_shows_a_question_mark():
     record = member(0, ["q"])
     del record["q"]["stopped_by"]
