@@ -7,7 +7,8 @@ interval (rliable, 2,000 resamples), and what stopped each layer's pruning. % of
 mean of the dense seeds, R0 the task's floor (``FLOORS``: the return of a policy that does nothing
 useful), so that tasks with negative returns (Acrobot) read the right way round.
 
-Usage: python experiments/found_size/table.py [--tasks cartpole,acrobot] > experiments/found_size/results.md
+Usage: python experiments/found_size/table.py [--tasks cartpole,acrobot] [--machine TEXT]
+           > experiments/found_size/results.md
 """
 
 from __future__ import annotations
@@ -45,6 +46,13 @@ def iqm_interval(scores: np.ndarray) -> tuple[float, float, float]:
     return float(point["m"][0]), float(interval["m"][0, 0]), float(interval["m"][1, 0])
 
 
+def _shifted(name: str, floor: float) -> str:
+    """``R − R0`` written out, e.g. ``R`` for R0 = 0 and ``(R + 500)`` for R0 = −500."""
+    if floor == 0:
+        return name
+    return f"({name} {'+' if floor < 0 else '−'} {abs(floor):g})"
+
+
 def task_table(task: str) -> list[str]:
     by_method = records(task)
     if "dense" not in by_method:
@@ -53,9 +61,11 @@ def task_table(task: str) -> list[str]:
     policy = summary["policy_network"]
     dense_mean = np.mean([r["final_return"] for _, r in by_method["dense"]])
     floor = FLOORS[summary["env_id"]]
+    dense_record = by_method["dense"][0][1][policy]
+    dense_hidden, dense_params = sum(dense_record["alive_per_layer"]), dense_record["dense_params"]
     lines = [f"## {summary['env_id']} ({summary['algo'].upper()}, {summary['total_timesteps']:,} steps)\n",
              f"Dense return, mean over {len(by_method['dense'])} seeds: {dense_mean:.1f}; % of dense "
-             f"is (R − {floor:g}) / (R_dense − {floor:g}).\n",
+             f"is {_shifted('R', floor)} / {_shifted('R_dense', floor)}.\n",
              f"| method | seeds | {policy} size per seed | neurons removed | weights removed | "
              "return, % of dense: IQM [95 % CI] | per seed | stopped by |",
              "|---|---|---|---|---|---|---|---|"]
@@ -66,8 +76,12 @@ def task_table(task: str) -> list[str]:
         pct = np.array([100.0 * (r["final_return"] - floor) / (dense_mean - floor) for _, r in rows])
         iqm, lo, hi = iqm_interval(pct)
         sizes = "; ".join("-".join(map(str, r[policy]["alive_per_layer"])) for _, r in rows)
-        neurons = np.mean([r[policy]["neurons_removed"] for _, r in rows])
-        weights = np.mean([r[policy]["weights_removed"] for _, r in rows])
+        if method == "small":  # a dense network of the found size: removed relative to the big one
+            neurons = np.mean([1 - sum(r[policy]["alive_per_layer"]) / dense_hidden for _, r in rows])
+            weights = np.mean([1 - r[policy]["dense_params"] / dense_params for _, r in rows])
+        else:
+            neurons = np.mean([r[policy]["neurons_removed"] for _, r in rows])
+            weights = np.mean([r[policy]["weights_removed"] for _, r in rows])
         stops = "; ".join("/".join(r[policy].get("stopped_by", ["?"])) for _, r in rows) \
             if method == "dsp" else ""
         lines.append(f"| {method} | {len(rows)} | {sizes} | {100 * neurons:.1f} % | {100 * weights:.2f} % | "
@@ -78,7 +92,16 @@ def task_table(task: str) -> list[str]:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default="cartpole,acrobot")
+    parser.add_argument("--machine", default=None, help="the machine that made the runs, printed on top")
     args = parser.parse_args()
+    print("# Does the default threshold rule find the size?\n")
+    print("DSP's defaults (`relative` threshold, c_relative 0.05, λ 2e-4, Taylor importance, window "
+          "0.1–0.6 of training) against dense, random structured pruning to DSP's neuron count, and a "
+          "dense network of DSP's size trained from scratch (`small`). From "
+          f"`python experiments/found_size/run.py --tasks {args.tasks}` and "
+          f"`python experiments/found_size/table.py --tasks {args.tasks}`.\n")
+    if args.machine:
+        print(f"Machine: {args.machine}.\n")
     for task in args.tasks.split(","):
         print("\n".join(task_table(task)))
 
