@@ -8,6 +8,7 @@ optimiser step, for every network an agent declares.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from flax import struct
 
@@ -163,13 +164,18 @@ def prune_step(params, state: PrunerState, hp: DSPHParams, progress) -> PrunerSt
     floored_now = tuple(jnp.any(new & ~(m & (values >= tau)))
                         for new, m, (values, tau) in zip(new_neurons, state.neuron_masks, thresholds))
     sparsity = hp.gmp_sparsity * cubic_ramp(p)
-    new_weights = tuple(update_weight_mask(m, layer["kernel"], sparsity)
-                        for m, layer in zip(state.weight_masks, params))
     structured = hp.pruning == STRUCTURED
     unstructured = hp.pruning == UNSTRUCTURED
+    # GMP sorts every kernel's weights: a branch, so that structured pruning does not pay for it
+    # (a population mixing both runs both, as a select).
+    new_weights = jax.lax.cond(
+        unstructured,
+        lambda masks: tuple(update_weight_mask(m, layer["kernel"], sparsity)
+                            for m, layer in zip(masks, params)),
+        lambda masks: masks, state.weight_masks)
     return state.replace(
         neuron_masks=tuple(jnp.where(structured, n, o) for n, o in zip(new_neurons, state.neuron_masks)),
-        weight_masks=tuple(jnp.where(unstructured, n, o) for n, o in zip(new_weights, state.weight_masks)),
+        weight_masks=new_weights,
         floored=tuple(f | (structured & now) for f, now in zip(state.floored, floored_now)),
     )
 

@@ -161,8 +161,8 @@ class DSP:
     def penalty(self, params, state: DSPState, update):
         """``R(θ)`` (§3) at step ``update``, summed over the pruned networks (0 in proximal form)."""
         progress = self.iteration(update) / self.num_iterations
-        return sum(regularizer_loss(self.layers(params, n), state.pruners[n], self.hp(n), progress)
-                   for n in self.pruned)
+        return sum((regularizer_loss(self.layers(params, n), state.pruners[n], self.hp(n), progress)
+                    for n in self.pruned), jnp.zeros((), jnp.float32))
 
     def step(self, state: DSPState, params, grads, taps, update):
         """Optimiser step ``update`` with DSP (steps 1–6 of the module docstring); ``taps`` from
@@ -197,9 +197,10 @@ class DSP:
         # Two conds: the outer one reads only ``update`` (one number for a whole population), so
         # it stays a branch under vmap; the inner one reads the window hyperparameters, which a
         # sweep batches (vmap turns it into a select), so it runs only on an iteration's last step.
-        window = self.hp(self.pruned[0])
-
         def prune_if_in_window(ps):
+            if not self.pruned:  # nothing declared: the optimizer step alone
+                return ps
+            window = self.hp(self.pruned[0])
             return jax.lax.cond(
                 is_pruning_iteration(iteration, self.num_iterations, window),
                 lambda ps: {n: prune_step(self.layers(params, n), ps[n], self.hp(n), progress)

@@ -9,6 +9,7 @@ useful), so that tasks with negative returns (Acrobot) read the right way round.
 
 Usage: python experiments/found_size/table.py [--tasks cartpole,acrobot] [--machine TEXT]
            > experiments/found_size/results.md
+It needs rliable: ``pip install -e ".[experiments]"``.
 """
 
 from __future__ import annotations

@@ -313,3 +313,14 @@ def test_a_declaration_that_does_not_fit_the_parameters_is_refused_naming_the_ne
     with pytest.raises(ValueError, match="network 'target': mask_of='actor' has other layer shapes"):
         DSP({"actor": ACTOR, "target": other_shape}, optax.sgd(0.1), DSPHParams(), 10).init(
             jax.random.PRNGKey(0), params)
+
+
+def test_with_nothing_declared_a_step_is_the_optimizer_step():
+    model, params, x = setup()
+    dsp = DSP({}, optax.sgd(0.1), DSPHParams(), 10)
+    state = dsp.init(jax.random.PRNGKey(0), params)
+    loss, grads, taps = dsp.value_and_grad(loss_of(model))(params, x)
+    new, _, info = dsp.step(state, params, grads, taps, 0)
+    assert taps == {} and float(info["penalty"]) == 0.0
+    jax.tree.map(lambda n, p, g: np.testing.assert_allclose(n, p - 0.1 * g, rtol=1e-6, atol=1e-7),
+                 new, params, jax.grad(loss_of(model))(params, x))
