@@ -277,7 +277,7 @@ def test_prune_step_adaptive_matches_numpy(progress, make_mlp):
     rng = np.random.default_rng(8)
     params = make_mlp(rng, SIZES)
     state = pruner(rng, params)
-    hp = DSPHParams(c_final=1.0, prune_start=0.1, prune_end=0.6, min_alive=3)
+    hp = DSPHParams(threshold_rule=ADAPTIVE, c_final=1.0, prune_start=0.1, prune_end=0.6, min_alive=3)
     new = prune_step(params, state, hp, progress)
     p = min(max((progress - 0.1) / 0.5, 0.0), 1.0)
     for got, ref, old in zip(new.neuron_masks, np_adaptive_prune(state, 1.0, p, 3), state.neuron_masks):

@@ -83,7 +83,7 @@ def test_config_and_checkpoint_round_trip(written):
     cfg, tree = load_run(run_dir)
     assert cfg["config"]["hidden_sizes"] == [12, 6] and cfg["seeds"] == [0, 1]
     assert cfg["members"][3]["hparams"]["c_final"] == pytest.approx(0.9)
-    assert cfg["members"][3]["hparams"]["threshold_rule"] == "adaptive"
+    assert cfg["members"][3]["hparams"]["threshold_rule"] == "relative"
     for net, chain in networks(TINY).items():  # each network saved as its declared layers
         for saved, trained in zip(tree["params"][net], chain_layers(result.final_state.params, chain)):
             np.testing.assert_array_equal(saved["kernel"], trained["kernel"])
