@@ -43,8 +43,9 @@ def all_hparams(hp) -> dict:
 def _network_summary(result: PopulationResult, i: int, net: str, chain) -> dict:
     """Member ``i``'s network ``net`` (declared by ``chain``) at the end: §5 figures, alive neurons
     per layer, what stopped each layer's pruning, its compact sizes."""
-    member = jax.tree.map(lambda x: np.asarray(x[i]), result.final_state)
-    layers, pruner = chain_layers(member.params, chain), member.dsp.pruners[net]
+    # Only this network's layers and pruner, not the whole state (a DQN member's replay buffer).
+    layers, pruner = jax.tree.map(lambda x: np.asarray(x[i]), (
+        chain_layers(result.final_state.params, chain), result.final_state.dsp.pruners[net]))
     stats = compression_stats(layers, pruner.neuron_masks, pruner.weight_masks)
     out = {k: float(stats[k]) for k in NETWORK_FIGURES}
     out["alive_per_layer"] = [int(np.sum(m)) for m in pruner.neuron_masks]
