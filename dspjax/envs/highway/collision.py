@@ -15,6 +15,7 @@ import math
 import jax.numpy as jnp
 
 from dspjax.envs.highway.kinematics import LENGTH, WIDTH, velocity
+from dspjax.envs.highway.numerics import divide
 
 DIAGONAL = math.sqrt(LENGTH**2 + WIDTH**2)
 _CORNERS = ((-LENGTH / 2, -WIDTH / 2), (-LENGTH / 2, WIDTH / 2), (LENGTH / 2, WIDTH / 2), (LENGTH / 2, -WIDTH / 2))
@@ -35,7 +36,7 @@ def edge_normals(polygon):
     """Unit normals (-(y2 - y1), x2 - x1) / norm of the 4 edges of closed polygons. (..., 4, 2)."""
     p1, p2 = polygon[..., :-1, :], polygon[..., 1:, :]
     normal = jnp.stack([-p2[..., 1] + p1[..., 1], p2[..., 0] - p1[..., 0]], axis=-1)
-    return normal / jnp.sqrt(normal[..., 0:1] ** 2 + normal[..., 1:2] ** 2)
+    return divide(normal, jnp.sqrt(normal[..., 0:1] ** 2 + normal[..., 1:2] ** 2))
 
 
 def _project(polygon, normals):

@@ -8,7 +8,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 
 from dspjax.envs.highway.kinematics import velocity
-from dspjax.envs.highway.numerics import not_zero
+from dspjax.envs.highway.numerics import divide, not_zero
 from dspjax.envs.highway.road import SPEED_LIMIT, on_lane
 
 COMFORT_ACC_MAX = 3.0
@@ -69,7 +69,7 @@ def desired_gap(traffic: Traffic, me, front):
     dvel = traffic.velocity[me] - traffic.velocity[front]
     dv = dvel[..., 0] * traffic.direction[me, 0] + dvel[..., 1] * traffic.direction[me, 1]
     v = traffic.speed[me]
-    return DISTANCE_WANTED + v * TIME_WANTED + v * dv / (2 * jnp.sqrt(ab))
+    return DISTANCE_WANTED + v * TIME_WANTED + divide(v * dv, 2 * jnp.sqrt(ab))
 
 
 def idm_acceleration(traffic: Traffic, me, front, has_front, delta, has_me=True):
@@ -77,9 +77,9 @@ def idm_acceleration(traffic: Traffic, me, front, has_front, delta, has_me=True)
     *calling* vehicle's), 0 where ``me`` is absent. The gap is centre to centre (spec §6)."""
     target = jnp.clip(traffic.target_speed[me], 0, SPEED_LIMIT)
     speed = traffic.speed[me]
-    ratio = jnp.maximum(speed, 0) / jnp.abs(not_zero(target))
+    ratio = divide(jnp.maximum(speed, 0), jnp.abs(not_zero(target)))
     acceleration = COMFORT_ACC_MAX * (1 - jnp.power(ratio, delta))
     gap = traffic.x[front] - traffic.x[me]
-    braking = COMFORT_ACC_MAX * jnp.power(desired_gap(traffic, me, front) / not_zero(gap), 2)
+    braking = COMFORT_ACC_MAX * jnp.power(divide(desired_gap(traffic, me, front), not_zero(gap)), 2)
     acceleration = jnp.where(has_front, acceleration - braking, acceleration)
     return jnp.where(has_me, acceleration, 0.0)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from dspjax.envs.highway.numerics import not_zero, wrap_to_pi
+from dspjax.envs.highway.numerics import divide, not_zero, wrap_to_pi
 from dspjax.envs.highway.road import lateral
 
 LENGTH = 5.0
@@ -29,10 +29,10 @@ def steering_control(position, speed, heading, target_lane):
     """``ControlledVehicle.steering_control``: lateral position -> lateral speed -> heading -> heading
     rate -> steering angle, clipped to +-pi/3 (spec §5). Lanes are straight, so the lane heading is 0."""
     lateral_speed_command = -KP_LATERAL * lateral(position[..., 1], target_lane)
-    heading_command = jnp.arcsin(jnp.clip(lateral_speed_command / not_zero(speed), -1, 1))
+    heading_command = jnp.arcsin(jnp.clip(divide(lateral_speed_command, not_zero(speed)), -1, 1))
     heading_ref = 0.0 + jnp.clip(heading_command, -jnp.pi / 4, jnp.pi / 4)
     heading_rate_command = KP_HEADING * wrap_to_pi(heading_ref - heading)
-    slip_angle = jnp.arcsin(jnp.clip(LENGTH / 2 / not_zero(speed) * heading_rate_command, -1, 1))
+    slip_angle = jnp.arcsin(jnp.clip(divide(LENGTH / 2, not_zero(speed)) * heading_rate_command, -1, 1))
     steering_angle = jnp.arctan(2 * jnp.tan(slip_angle))
     return jnp.clip(steering_angle, -MAX_STEERING_ANGLE, MAX_STEERING_ANGLE)
 
@@ -61,7 +61,7 @@ def bicycle_step(position, heading, speed, steering, acceleration, impact, has_i
     velocity = jnp.stack([speed * jnp.cos(angle), speed * jnp.sin(angle)], axis=-1)
     position = position + velocity * dt
     position = jnp.where(has_impact[..., None], position + impact, position)
-    heading = heading + speed * jnp.sin(beta) / (LENGTH / 2) * dt
+    heading = heading + divide(speed * jnp.sin(beta), LENGTH / 2) * dt
     speed = speed + acceleration * dt
     return position, heading, speed
 

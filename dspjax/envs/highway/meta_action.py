@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from dspjax.envs.highway.numerics import divide
 from dspjax.envs.highway.road import is_reachable_from
 
 LANE_LEFT, IDLE, LANE_RIGHT, FASTER, SLOWER = range(5)
@@ -15,7 +16,7 @@ TARGET_SPEEDS = (20.0, 25.0, 30.0)  # MDPVehicle.DEFAULT_TARGET_SPEEDS = linspac
 def speed_to_index(speed):
     """``MDPVehicle.speed_to_index``: the nearest target speed's index, rounding half to even."""
     n = len(TARGET_SPEEDS)
-    x = (speed - TARGET_SPEEDS[0]) / (TARGET_SPEEDS[-1] - TARGET_SPEEDS[0])
+    x = divide(speed - TARGET_SPEEDS[0], TARGET_SPEEDS[-1] - TARGET_SPEEDS[0])
     return jnp.clip(jnp.round(x * (n - 1)), 0, n - 1).astype(jnp.int32)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from dspjax.envs.highway.numerics import lmap
+from dspjax.envs.highway.numerics import divide, lmap
 from dspjax.envs.highway.params import EnvParams
 
 
@@ -16,7 +16,7 @@ def reward_terms(speed, heading, target_lane, crashed, on_road, params: EnvParam
     scaled_speed = lmap(forward_speed, params.reward_speed_range, (0, 1))
     dtype = forward_speed.dtype
     return {"collision_reward": crashed.astype(dtype),
-            "right_lane_reward": target_lane / max(params.lanes_count - 1, 1),
+            "right_lane_reward": divide(target_lane.astype(dtype), max(params.lanes_count - 1, 1)),
             "high_speed_reward": jnp.clip(scaled_speed, 0, 1),
             "on_road_reward": on_road.astype(dtype)}
 
