@@ -1,7 +1,8 @@
 """Environments behind one batched interface: gymnax (pure JAX) and any gymnasium environment
 (highway-env's, LunarLander-v3, ...) bridged into the jitted loop by a host callback.
 
-``make_vec_env(env_id, num_envs)`` picks the right one or refuses the id: gymnax ids stay in JAX;
+``make_vec_env(env_id, num_envs)`` picks the right one or refuses the id: gymnax ids and
+``jax:highway-fast-v0`` / ``jax:highway-v0`` (dspjax's own port, ``envs.highway``) stay in JAX;
 any other registered gymnasium id, or ``gymnasium:<id>`` to force gymnasium's own version of a
 gymnax id, goes through the bridge (``host_env.HostVecEnv``).
 """
@@ -18,16 +19,20 @@ from dspjax.envs.host_env import (
     close_host_envs,
     take_host_error,
 )
+from dspjax.envs.highway_vec_env import JAX_PREFIX, HighwayVecEnv, jax_highway_env_ids
 from dspjax.hparams import ConfigError
 
 
 def make_vec_env(env_id: str, num_envs: int, env_config: str = "", num_workers: int | None = None):
     """A batched environment for ``env_id``; raises ConfigError naming the known ids.
 
-    ``env_config`` (JSON object text) and ``num_workers`` apply to bridged gymnasium environments
-    only: the config is passed to ``gymnasium.make(env_id, config=...)`` (highway-env), and
+    ``env_config`` (JSON object text) applies to bridged gymnasium environments, where it is passed
+    to ``gymnasium.make(env_id, config=...)`` (highway-env), and to the ``jax:`` highway ids, where it
+    overrides the config keys the port supports; ``num_workers`` applies to bridged ones only:
     ``num_workers`` worker processes step the environments (None: one per CPU core; 0: in-process).
     """
+    if env_id.startswith(JAX_PREFIX):
+        return HighwayVecEnv(env_id, num_envs, env_config)
     if env_id in gymnax_env_ids():
         if env_config.strip():
             raise ConfigError(f"env_config: {env_id} is a gymnax environment, which takes no "
@@ -52,11 +57,12 @@ def with_env_config(config, env_config: str | None):
 
 
 def known_env_ids() -> tuple[str, ...]:
-    """The gymnax ids; every registered gymnasium id is accepted too (through the bridge)."""
-    return gymnax_env_ids()
+    """The gymnax ids and the pure-JAX highway ids; every registered gymnasium id is accepted too
+    (through the bridge)."""
+    return gymnax_env_ids() + jax_highway_env_ids()
 
 
-__all__ = ["ConfigError", "GymnaxVecEnv", "HostEnvError", "HostVecEnv", "VecEnvState",
+__all__ = ["ConfigError", "GymnaxVecEnv", "HighwayVecEnv", "HostEnvError", "HostVecEnv", "VecEnvState",
            "close_host_envs", "config_vec_env", "evaluate_policy", "gymnax_env_ids",
            "known_env_ids", "make_vec_env", "override_env_config", "parse_env_config", "take_host_error",
            "with_env_config"]

@@ -28,8 +28,13 @@ def observe(position, heading, speed, lanes_count: int):
     dx = position[1:, 0] - position[0, 0]
     dy = position[1:, 1] - position[0, 1]
     visible = (jnp.sqrt(dx**2 + dy**2) < PERCEPTION_DISTANCE) & (-2 * LENGTH < dx)
+    others = features[1:]
+    missing = OBSERVED_VEHICLES - 1 - others.shape[0]
+    if missing > 0:  # fewer other vehicles than rows: pad with invisible ones
+        others = jnp.concatenate([others, jnp.zeros((missing, 4), others.dtype)])
+        visible, dx = jnp.concatenate([visible, jnp.zeros(missing, bool)]), jnp.pad(dx, (0, missing))
     order = jnp.argsort(jnp.where(visible, jnp.abs(dx), jnp.inf), stable=True)[:OBSERVED_VEHICLES - 1]
-    rows = jnp.concatenate([features[:1], features[1:][order] - features[:1]])
+    rows = jnp.concatenate([features[:1], others[order] - features[:1]])
     ranges = feature_ranges(lanes_count)
     normalised = jnp.stack([jnp.clip(lmap(rows[:, f], ranges[f], (-1, 1)), -1, 1) for f in range(4)], axis=-1)
     present = jnp.concatenate([jnp.ones((1,), bool), visible[order]])
