@@ -9,6 +9,7 @@ than the ego check collisions) are static; the rest are array leaves, so a batch
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from flax import struct
 
@@ -51,7 +52,6 @@ class EnvParams:
     @property
     def max_episode_steps(self) -> int:
         """Policy steps until truncation (``time >= duration``; spec §9), for the default duration."""
-        import math
         return math.ceil(float(self.duration) * self.policy_frequency)
 
 
