@@ -9,8 +9,14 @@ operation order and IEEE-exact division (``numerics.divide``); what remains are 
 arctan and pow, a few ulps from glibc's, which measured at most ~1e-11 over 20 + 20 full episodes.
 Observations are float32 in both (one float32 ulp is 6e-8).
 
-Known divergence (xfail, checked to be exactly this case): the ego's lane-change reachability test
-|y - 4 lane| <= 8 evaluated with y on the boundary (see ``_on_reachability_boundary``).
+Known divergences (xfail, each checked to be exactly its case; anything else fails):
+- the ego's lane-change reachability test |y - 4 lane| <= 8 evaluated with y on the boundary (see
+  ``_on_reachability_boundary``);
+- a continuous mismatch confined to vehicles that were nearly stopped (|v| < 1 m/s) at the step's
+  start: there highway-env's steering loop (gains ~ 1/v, clipped arcsin) grows last-bit noise about
+  tenfold per frame (highway-v0 seed 18, a vehicle braking to a stop behind a crash, steering
+  3.7e-14 -> saturated in 12 frames in highway-env itself), so no float64 re-implementation whose
+  arcsin/tan differ in the last bit can follow it.
 
 Seeds: ``HIGHWAY_EXACT_SEEDS_FAST`` (default 20) and ``HIGHWAY_EXACT_SEEDS_V0`` (default 3: highway-env
 itself takes ~0.2 s per highway-v0 step, 40 steps an episode); set both to 20 for the full check.
@@ -29,6 +35,7 @@ from dspjax.envs import highway as hw  # noqa: E402
 from dspjax.envs.highway.from_highway_env import params_from_highway_env, state_from_highway_env  # noqa: E402
 
 TOLERANCE = 1e-6
+SLOW = 1.0  # m/s: below it the lateral controller (gains ~ 1/speed) amplifies ulps ~10x per frame
 SEEDS = {"highway-fast-v0": int(os.environ.get("HIGHWAY_EXACT_SEEDS_FAST", 20)),
          "highway-v0": int(os.environ.get("HIGHWAY_EXACT_SEEDS_V0", 3))}
 
@@ -65,6 +72,7 @@ def _run_episode(env, seed, step, observe):
         action = int(actions.integers(hw.NUM_ACTIONS))
         ego = env.unwrapped.vehicle
         ego_before = (float(ego.position[1]), int(ego.target_lane_index[2]))
+        speed_before = _vehicle_arrays(env)["speed"]
         obs, reward, terminated, truncated, _ = env.step(action)
         jobs, state, jreward, jterminated, jtruncated, _ = step(jax.random.key(0), state, action, params)
         where = f"{env.spec.id} seed {seed} step {t}"
@@ -76,6 +84,10 @@ def _run_episode(env, seed, step, observe):
         np.testing.assert_array_equal(np.asarray(state.target_lane), ref["target_lane"], err_msg=where)
         np.testing.assert_array_equal(np.asarray(state.crashed), ref["crashed"], err_msg=where)
         errors = [np.abs(np.asarray(getattr(state, k)) - ref[k]).max() for k in ("position", "heading", "speed")]
+        off = np.abs(np.asarray(state.position) - ref["position"]).max(1) > TOLERANCE
+        if off.any() and np.all(np.abs(speed_before[off]) < SLOW):
+            pytest.xfail(f"{where}: known divergence, vehicles {np.nonzero(off)[0]} near-stopped (speeds "
+                         f"{speed_before[off]}): highway-env's own steering amplifies last-bit noise there")
         errors += [np.abs(np.asarray(jobs) - obs).max(), abs(float(jreward) - reward)]
         assert max(errors) <= TOLERANCE, (where, errors)
         worst = max(worst, *map(float, errors))
