@@ -159,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="evaluate (or film) under another environment config: its top-level keys "
                          "are put over the run's env_config, e.g. '{\"vehicles_density\": 2}' "
                          "(gymnasium environments only)")
+    ev.add_argument("--env", default=None, metavar="ID",
+                    help="evaluate on another environment with the same observations and actions, "
+                         "e.g. a run trained on jax:highway-fast-v0 on highway-env's highway-fast-v0")
 
     ex = sub.add_parser("export", help="write one member's compact policy network (.npz and a JSON "
                                        "manifest, read with NumPy alone; or ONNX)")
@@ -391,14 +394,14 @@ def cmd_eval(args) -> int:
     import jax
     import numpy as np
 
-    from dspjax.envs import config_vec_env, evaluate_policy, with_env_config
+    from dspjax.envs import config_vec_env, evaluate_policy, with_env_config, with_env_id
     from dspjax.pruning import compact, dense_param_count
     from dspjax.train.run_dir import load_run, member_network, run_algo
     if args.episodes < 1:
         raise ConfigError(f"episodes={args.episodes}: must be an integer >= 1")
     cfg, tree = load_run(args.run_dir)
     algo, config = run_algo(cfg)
-    config = with_env_config(config, args.env_config)
+    config = with_env_config(with_env_id(config, args.env), args.env_config)
     policy = algo.evaluation_policy(args.policy, config.activation)
     key = jax.random.PRNGKey(args.seed)
     with_config = f" with env_config {config.env_config}" if config.env_config else ""
@@ -436,7 +439,7 @@ def _eval_video(args) -> int:
         raise ConfigError(f"policy={args.policy}: a video shows the greedy policy; drop --policy "
                           "or --video")
     path = check_video_path(args.video)
-    panels = record_video(args.run_dir, path, args.video_seed, args.env_config)
+    panels = record_video(args.run_dir, path, args.video_seed, args.env_config, args.env)
     if panels and panels[0]["env_config"]:
         print(f"env_config: {panels[0]['env_config']}")
     for side, p in zip(("left", "right") if len(panels) > 1 else ("",), panels):

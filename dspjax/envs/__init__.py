@@ -56,6 +56,22 @@ def with_env_config(config, env_config: str | None):
     return config
 
 
+def with_env_id(config, env_id: str | None):
+    """``config`` on environment ``env_id`` instead of its own (``dspjax eval --env``: a policy
+    trained on ``jax:highway-fast-v0`` evaluated on highway-env's own ``highway-fast-v0``, or the
+    other way round). Refused (ConfigError) unless both have the same observation size and number
+    of actions; ``config`` when None."""
+    if env_id is None or env_id == config.env_id:
+        return config
+    old = make_vec_env(config.env_id, 1, config.env_config, 0)  # probes only; steps nothing
+    new = make_vec_env(env_id, 1, config.env_config, 0)
+    if (new.observation_size, new.num_actions) != (old.observation_size, old.num_actions):
+        raise ConfigError(f"env={env_id!r}: its observations ({new.observation_size} numbers) and "
+                          f"actions ({new.num_actions}) must be those of the run's {config.env_id} "
+                          f"({old.observation_size}, {old.num_actions})")
+    return dataclasses.replace(config, env_id=env_id)
+
+
 def known_env_ids() -> tuple[str, ...]:
     """The gymnax ids and the pure-JAX highway ids; every registered gymnasium id is accepted too
     (through the bridge)."""
@@ -65,4 +81,4 @@ def known_env_ids() -> tuple[str, ...]:
 __all__ = ["ConfigError", "GymnaxVecEnv", "HighwayVecEnv", "HostEnvError", "HostVecEnv", "VecEnvState",
            "close_host_envs", "config_vec_env", "evaluate_policy", "gymnax_env_ids",
            "known_env_ids", "make_vec_env", "override_env_config", "parse_env_config", "take_host_error",
-           "with_env_config"]
+           "with_env_config", "with_env_id"]

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dspjax.envs import gymnax_env_ids, make_vec_env, with_env_config
+from dspjax.envs import gymnax_env_ids, make_vec_env, with_env_config, with_env_id
+from dspjax.envs.highway_vec_env import JAX_PREFIX
 from dspjax.envs.env_config import merged_config
 from dspjax.envs.host_env import GYMNASIUM_PREFIX
 from dspjax.envs.host_pool import make_gymnasium_env
@@ -56,6 +57,8 @@ def render_env_id(env_id: str) -> str:
             raise ConfigError(f"env={env_id!r}: a gymnax environment without a renderer; --video "
                               f"works for gymnasium ids and for {', '.join(GYMNASIUM_TWINS)}")
         return env_id
+    if env_id.startswith(JAX_PREFIX):  # dspjax's port of highway-env: filmed in highway-env itself
+        return env_id.removeprefix(JAX_PREFIX)
     return env_id.removeprefix(GYMNASIUM_PREFIX)
 
 
@@ -204,14 +207,16 @@ def write_video(path, frames, fps: float) -> None:
                 writer.append_data(np.pad(f, pad, constant_values=255))
 
 
-def record_video(run_dir, path, seed: int = 0, env_config: str | None = None) -> list[dict]:
+def record_video(run_dir, path, seed: int = 0, env_config: str | None = None,
+                 env_id: str | None = None) -> list[dict]:
     """Writes the video of ``run_dir`` to ``path``; returns per panel its member, kind, return,
     parameter count, frame count and the env_config played (the CLI prints them).
-    ``env_config``: top-level keys put over the run's (``with_env_config``)."""
+    ``env_config``: top-level keys put over the run's (``with_env_config``); ``env_id``: another
+    environment with the same spaces (``with_env_id``)."""
     import jax
     path = check_video_path(path)
     algo, config, panels = _panels(run_dir)
-    config = with_env_config(config, env_config)
+    config = with_env_config(with_env_id(config, env_id), env_config)
     env = make_render_env(config)
     try:
         forward = jax.jit(algo.greedy_policy(config.activation))

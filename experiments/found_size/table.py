@@ -27,7 +27,8 @@ RUNS = Path(__file__).parent / "runs"
 METHODS = ("dense", "dsp", "random", "small")
 # R0 per environment: CartPole and highway rewards are >= 0; Acrobot's -500 never swings up (every
 # step -1); LunarLander's -200 is about what a uniformly random policy scores.
-FLOORS = {"CartPole-v1": 0.0, "Acrobot-v1": -500.0, "LunarLander-v3": -200.0, "highway-fast-v0": 0.0}
+FLOORS = {"CartPole-v1": 0.0, "Acrobot-v1": -500.0, "LunarLander-v3": -200.0, "highway-fast-v0": 0.0,
+          "jax:highway-fast-v0": 0.0}
 
 
 def records(task: str) -> dict[str, list[tuple[dict, dict]]]:

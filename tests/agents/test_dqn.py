@@ -109,7 +109,11 @@ def default_runs():
 def test_defaults_remove_most_neurons_and_the_compact_network_plays_the_same(default_runs):
     config, result = default_runs
     removed = result.metrics["q_neurons_removed"][:, -1]
-    assert np.all(removed >= 0.6), removed  # 66-75 % over 12 seeds in sweep.md; 75 % at the floor
+    # The relative rule stops by itself: 30-42 % of the neurons over seeds 0-11 (AMD EPYC), and no
+    # layer at the floor (4 neurons).
+    assert np.all(removed >= 0.2), removed
+    assert not np.any(result.metrics["q_floored_layer0"][:, -1]), result.metrics["q_alive_layer0"][:, -1]
+    assert not np.any(result.metrics["q_floored_layer1"][:, -1]), result.metrics["q_alive_layer1"][:, -1]
     obs = jax.random.normal(jax.random.PRNGKey(2), (256, 4))
     for i in range(len(removed)):
         member = jax.tree.map(lambda x: x[i], result.final_state)
@@ -121,8 +125,9 @@ def test_defaults_remove_most_neurons_and_the_compact_network_plays_the_same(def
 
 @pytest.mark.slow
 def test_defaults_learn_cartpole_on_most_seeds(default_runs):
-    """DQN with DSP, the defaults, reaches 475 on CartPole-v1 on 9 of seeds 0-11 in
-    experiments/dqn_cartpole/sweep.md (10 of 12 since DSP is one piece, on AMD EPYC). One seed's
+    """DQN with DSP, the defaults, reaches 475 on CartPole-v1 on 10 of seeds 0-11 (AMD EPYC; with
+    the adaptive rule and its floor of 32 before, 9 of 12 in experiments/dqn_cartpole/sweep.md,
+    then 10). One seed's
     return depends on the CPU and on the population it is trained in (XLA fuses a different
     program), so the check is on the count, with room for seed noise: at least 7 of 12."""
     _, result = default_runs
