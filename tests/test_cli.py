@@ -409,3 +409,28 @@ def test_eval_refuses_an_env_config_for_an_env_that_takes_none(run_dir, capsys):
     assert main(["eval", str(run_dir), "--env-config", '{"duration": 3}']) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "env_config: CartPole-v1 is a gymnax environment" in err
+
+
+def test_eval_plays_a_run_trained_in_the_jax_highway_port_on_highway_env_itself(tmp_path, capsys):
+    """``--env``: a policy trained on ``jax:highway-fast-v0`` is evaluated and filmed on
+    highway-env's own ``highway-fast-v0`` (same 25 observation numbers, 5 actions); an env with
+    other spaces is refused with one line naming both."""
+    out = tmp_path / "run"
+    assert main(["train", *DQN_SMALL, "--env", "jax:highway-fast-v0", "--num-envs", "2",
+                 "--learning-starts", "8", "--batch-size", "8", "--steps", "24", "--seeds", "1",
+                 "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out), "--episodes", "2", "--env", "highway-fast-v0",
+                 "--env-config", '{"duration": 3}']) == 0
+    captured = capsys.readouterr()
+    assert 'on highway-fast-v0 with env_config {"duration": 3}, 2 episode(s)' in captured.err
+    rows = [line.split() for line in captured.out.splitlines()[1:]]
+    assert len(rows) == 1 and 0 < float(rows[0][2]) <= 3  # 3 decisions, rewards <= 1
+    video = tmp_path / "jax_run.gif"  # a jax: run is filmed in highway-env
+    assert main(["eval", str(out), "--video", str(video), "--env-config", '{"duration": 3}']) == 0
+    with Image.open(video) as gif:
+        assert 1 < gif.n_frames <= 4
+    assert main(["eval", str(out), "--env", "CartPole-v1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "env='CartPole-v1': its observations (4 numbers)" in err \
+        and "jax:highway-fast-v0 (25, 5)" in err

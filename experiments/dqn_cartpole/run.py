@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 from dspjax.agents.dqn import DQNConfig, DQNHParams, make_train, networks
-from dspjax.pruning import chain_layers, compact
+from dspjax.pruning import THRESHOLD_NAMES, chain_layers, compact
 from dspjax.train.population import build_population, run_population
 
 SEEDS = (0, 1, 2)
@@ -46,7 +46,8 @@ def main() -> None:
           f"Hyperparameters: lr {hp.lr:g}, γ {hp.gamma:g}, ε {hp.eps_start:g} → {hp.eps_end:g} "
           f"over {hp.eps_fraction:g} of training, τ {hp.tau:g}, lr decay {hp.lr_decay:g}, double "
           f"DQN {'on' if hp.double_dqn else 'off'}.  \nDSP: λ {hp.dsp.lam:g}, δ {hp.dsp.delta:g}, "
-          f"β {hp.dsp.beta:g}, c_final {hp.dsp.c_final:g}, window {hp.dsp.prune_start:g}–"
+          f"β {hp.dsp.beta:g}, threshold {THRESHOLD_NAMES[int(hp.dsp.threshold_rule)]} (c_relative "
+          f"{hp.dsp.c_relative:g}), window {hp.dsp.prune_start:g}–"
           f"{hp.dsp.prune_end:g}, prune every {hp.dsp.prune_every} iterations, λ warm-up "
           f"{hp.dsp.reg_warmup:g}, min alive {hp.dsp.min_alive}.\n")
     print(f"Greedy return: mean of {config.eval_episodes} evaluation episodes after training, per "
