@@ -13,6 +13,10 @@ ignored). JAX rates exclude compilation and are the best of ``--repeats`` (fewer
 scan length is ``--env-steps`` divided by the number of envs, clipped to [``--min-steps``, 30]. Ratios are
 between rates measured in the same run. Results go to ``--out`` (JSON).
 
+HighJax source: ``git clone https://github.com/HumanCompatibleAI/HighJax /work/highjax-src`` (measured at
+commit 1b3b4be, version 0.1.6; its wheel requires Python 3.14 but the source runs on 3.11 with this
+project's jax/flax/chex/gymnasium).
+
 Usage: taskset -c 0 python benchmarks/highway_step.py [--repeats 3] [--highjax /work/highjax-src]
 """
 
@@ -133,7 +137,8 @@ def main():
     parser.add_argument("--env-steps", type=int, default=4096, help="env-steps per timed JAX run")
     parser.add_argument("--min-steps", type=int, default=1, help="shortest scan (for 4096 envs)")
     parser.add_argument("--highway-env-steps", type=int, nargs=2, default=(60, 10), metavar=("FAST", "V0"))
-    parser.add_argument("--highjax", default="/work/highjax-src", help="HighJax source directory ('' to skip)")
+    parser.add_argument("--highjax", default=os.environ.get("HIGHJAX_SRC", "/work/highjax-src"),
+                        help="HighJax source directory, holding highjax/ (skipped if absent or '')")
     parser.add_argument("--out", default="benchmarks/results/highway_step_cpu2.json")
     args = parser.parse_args()
     have_highjax = bool(args.highjax) and os.path.isdir(os.path.join(args.highjax, "highjax"))
