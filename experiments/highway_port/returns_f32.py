@@ -141,6 +141,9 @@ def write_markdown(path):
             port, ref = rows["port f32"], rows["highway-env"]
             lines.append(f"| {policy} | {'pass' if within(port['return'][0], ref['return']) else 'FAIL'} "
                          f"| {'pass' if within(ref['return'][0], port['return']) else 'FAIL'} |")
+        episodes = min(row["episodes"] for rows in result["policies"].values() for row in rows.values())
+        if episodes < 200:
+            lines += ["", f"Only {episodes} episodes per policy (issue 12 asks for >= 200): indicative, not the check."]
         lines.append("")
     open(path, "w").write("\n".join(lines))
 
