@@ -19,7 +19,7 @@ train: install          ## the default job: PPO+DSP on gymnax CartPole-v1, 3 see
 test: install           ## the whole test suite (about 20 minutes on 2 CPU cores, after the install; -m "not slow" skips the slow ones)
 	$(BIN)/python -m pytest $(ARGS)
 
-bench: install          ## benchmarks: population scaling, DSP's cost, host bridge, inference, segments, two processes, JAX highway
+bench: install          ## benchmarks: population scaling, DSP's cost, host bridge, inference, segments, two processes, JAX highway (vs highway-env and HighJax from HIGHJAX_SRC if present)
 	$(BIN)/python benchmarks/population_scaling.py $(ARGS)
 	$(BIN)/python benchmarks/dsp_cost.py
 	$(BIN)/python benchmarks/bridge_overhead.py
