@@ -1,0 +1,72 @@
+"""LunarLander-v3: does the default rule's size come from the task or from λ? (Markdown on stdout.)
+
+The default job on LunarLander (``run.py --tasks lunarlander``) prunes the actor to the floor and
+fails. These runs keep every other default and vary λ (and, in the second, switch the penalty off
+when the window closes, ``reg_end`` 0.6), 3 seeds each, one population per command:
+
+  dspjax train --env LunarLander-v3 --steps 2000000 --num-envs 8 --num-steps 256 --minibatches 32 \\
+      --eval-episodes 20 --gamma 0.999 --gae-lambda 0.98 --lr 3e-4 --seeds 3 \\
+      --sweep lam=2.5e-5,5e-5,1e-4 --out experiments/found_size/runs/lunarlander_lam
+  (the same) --reg-end 0.6 --sweep lam=2.5e-5,5e-5 --env-workers 1 \\
+      --out experiments/found_size/runs/lunarlander_lam_regend
+
+Return as % of dense uses the dense seeds of ``runs/lunarlander/dense_dsp`` (same settings), with
+``table.py``'s floor (−200) and its IQM and stratified-bootstrap interval.
+
+Usage: python experiments/found_size/lambda_study.py [--machine TEXT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+
+import numpy as np
+from table import FLOORS, RUNS, iqm_interval, records
+
+STUDIES = ("lunarlander_lam", "lunarlander_lam_regend")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--machine", default=None)
+    args = parser.parse_args()
+    dense = [r for _, r in records("lunarlander")["dense"]]
+    dense_mean = np.mean([r["final_return"] for r in dense])
+    floor = FLOORS["LunarLander-v3"]
+    default = [r for _, r in records("lunarlander")["dsp"]]
+    print("## LunarLander-v3: the size against λ\n")
+    if args.machine:
+        print(f"Machine: {args.machine}.\n")
+    print(f"Dense return, mean over {len(dense)} seeds: {dense_mean:.1f}. PPO 2M steps, actor and "
+          "critic 256-256, every DSP hyperparameter at its default except those in the first two "
+          "columns.\n")
+    print("| λ | penalty | seeds | actor size per seed | actor neurons removed | return, % of dense: "
+          "IQM [95 % CI] | per seed | stopped by |")
+    print("|---|---|---|---|---|---|---|---|")
+    rows = {(2e-4, "to the end"): default}
+    for study in STUDIES:
+        path = RUNS / study / "summary.json"
+        if not path.is_file():
+            continue
+        summary = json.loads(path.read_text())
+        penalty = "off from 0.6" if "regend" in study else "to the end"
+        groups = defaultdict(list)
+        for r in summary["members"]:
+            groups[float(r["grid_point"]["lam"])].append(r)
+        for lam, members in groups.items():
+            rows[(lam, penalty)] = members
+    for (lam, penalty), members in sorted(rows.items(), key=lambda kv: (kv[0][1], -kv[0][0])):
+        members = sorted(members, key=lambda r: r["seed"])
+        pct = np.array([100.0 * (r["final_return"] - floor) / (dense_mean - floor) for r in members])
+        iqm, lo, hi = iqm_interval(pct)
+        sizes = "; ".join("-".join(map(str, r["actor"]["alive_per_layer"])) for r in members)
+        removed = 100 * np.mean([r["actor"]["neurons_removed"] for r in members])
+        stops = "; ".join("/".join(r["actor"]["stopped_by"]) for r in members)
+        print(f"| {lam:g} | {penalty} | {len(members)} | {sizes} | {removed:.1f} % | {iqm:.1f} "
+              f"[{lo:.1f}, {hi:.1f}] | {', '.join(f'{p:.0f}' for p in pct)} | {stops} |")
+
+
+if __name__ == "__main__":
+    main()
