@@ -1,4 +1,4 @@
-"""LunarLander-v3: does the default rule's size come from the task or from λ? (Markdown on stdout.)
+"""Does the default rule's size come from the task or from λ? LunarLander-v3 and CartPole-v1 (Markdown on stdout).
 
 The default job on LunarLander (``run.py --tasks lunarlander``) prunes the actor to the floor and
 fails. These runs keep every other default and vary λ (and, in the second, switch the penalty off
@@ -9,6 +9,13 @@ when the window closes, ``reg_end`` 0.6), 3 seeds each, one population per comma
       --sweep lam=2.5e-5,5e-5,1e-4 --out experiments/found_size/runs/lunarlander_lam
   (the same) --reg-end 0.6 --sweep lam=2.5e-5,5e-5 --env-workers 1 \\
       --out experiments/found_size/runs/lunarlander_lam_regend
+
+And CartPole-v1 (defaults: 4 envs x 128 steps, 4 minibatches: 16 optimiser steps per iteration),
+3 seeds, against the 5 default ``dsp`` seeds of ``runs/cartpole/dense_dsp`` (λ 2e-4):
+
+  dspjax train --seeds 3 --sweep lam=0,2e-5 --out experiments/found_size/runs/cartpole_lam
+  dspjax train --num-envs 8 --num-steps 256 --minibatches 32 --seeds 3 --sweep lam=2e-4,2.5e-5 \
+      --out experiments/found_size/runs/cartpole_u128   (LunarLander's rollout: 128 steps/iteration)
 
 Return as % of dense uses the dense seeds of ``runs/lunarlander/dense_dsp`` (same settings), with
 ``table.py``'s floor (−200) and its IQM and stratified-bootstrap interval.
@@ -66,6 +73,33 @@ def main():
         stops = "; ".join("/".join(r["actor"]["stopped_by"]) for r in members)
         print(f"| {lam:g} | {penalty} | {len(members)} | {sizes} | {removed:.1f} % | {iqm:.1f} "
               f"[{lo:.1f}, {hi:.1f}] | {', '.join(f'{p:.0f}' for p in pct)} | {stops} |")
+    cartpole()
+
+
+def cartpole():
+    dense = [r for _, r in records("cartpole")["dense"]]
+    dense_mean = np.mean([r["final_return"] for r in dense])
+    print("\n## CartPole-v1: the size against λ and optimiser steps per iteration\n")
+    print(f"Dense return, mean over {len(dense)} seeds: {dense_mean:.1f}. PPO 500k steps, actor and "
+          "critic 256-256.\n")
+    print("| optimiser steps per iteration | λ | seeds | actor size per seed | actor neurons removed | "
+          "return, % of dense: IQM [95 % CI] | stopped by |")
+    print("|---|---|---|---|---|---|---|")
+    rows = {(16, 2e-4): [r for _, r in records("cartpole")["dsp"]]}
+    for study, steps in (("cartpole_lam", 16), ("cartpole_u128", 128)):
+        path = RUNS / study / "summary.json"
+        if path.is_file():
+            for r in json.loads(path.read_text())["members"]:
+                rows.setdefault((steps, float(r["grid_point"]["lam"])), []).append(r)
+    for (steps, lam), members in sorted(rows.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
+        members = sorted(members, key=lambda r: r["seed"])
+        pct = np.array([100.0 * r["final_return"] / dense_mean for r in members])
+        iqm, lo, hi = iqm_interval(pct)
+        sizes = "; ".join("-".join(map(str, r["actor"]["alive_per_layer"])) for r in members)
+        removed = 100 * np.mean([r["actor"]["neurons_removed"] for r in members])
+        stops = "; ".join("/".join(r["actor"]["stopped_by"]) for r in members)
+        print(f"| {steps} | {lam:g} | {len(members)} | {sizes} | {removed:.1f} % | {iqm:.1f} "
+              f"[{lo:.1f}, {hi:.1f}] | {stops} |")
 
 
 if __name__ == "__main__":
