@@ -12,6 +12,7 @@ import dataclasses
 from dspjax.envs.env_config import override_env_config, parse_env_config
 from dspjax.envs.evaluate import evaluate_policy
 from dspjax.envs.gymnax_env import GymnaxVecEnv, VecEnvState, gymnax_env_ids
+from dspjax.envs.highway_vec_env import JAX_PREFIX, HighwayVecEnv, jax_highway_env_ids
 from dspjax.envs.host_env import (
     GYMNASIUM_PREFIX,
     HostEnvError,
@@ -19,7 +20,6 @@ from dspjax.envs.host_env import (
     close_host_envs,
     take_host_error,
 )
-from dspjax.envs.highway_vec_env import JAX_PREFIX, HighwayVecEnv, jax_highway_env_ids
 from dspjax.hparams import ConfigError
 
 

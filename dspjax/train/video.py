@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from dspjax.envs import gymnax_env_ids, make_vec_env, with_env_config, with_env_id
-from dspjax.envs.highway_vec_env import JAX_PREFIX
 from dspjax.envs.env_config import merged_config
+from dspjax.envs.highway_vec_env import JAX_PREFIX
 from dspjax.envs.host_env import GYMNASIUM_PREFIX
 from dspjax.envs.host_pool import make_gymnasium_env
 from dspjax.hparams import ConfigError
