@@ -43,6 +43,9 @@ def main():
     dense_mean = np.mean([r["final_return"] for r in dense])
     floor = FLOORS["LunarLander-v3"]
     default = [r for _, r in records("lunarlander")["dsp"]]
+    print("# Does the default rule's size come from the task or from λ?\n")
+    print("Written by `python experiments/found_size/lambda_study.py` from the run directories its "
+          "docstring's commands made.\n")
     print("## LunarLander-v3: the size against λ\n")
     if args.machine:
         print(f"Machine: {args.machine}.\n")

@@ -97,9 +97,13 @@ def main():
     parser.add_argument("--machine", default=None, help="the machine that made the runs, printed on top")
     args = parser.parse_args()
     print("# Does the default threshold rule find the size?\n")
-    print("DSP's defaults (`relative` threshold, c_relative 0.05, λ 2e-4, Taylor importance, window "
-          "0.1–0.6 of training) against dense, random structured pruning to DSP's neuron count, and a "
-          "dense network of DSP's size trained from scratch (`small`). From "
+    print("DSP's defaults against dense, random structured pruning to DSP's neuron count, and a "
+          "dense network of DSP's size trained from scratch (`small`). PPO: `DSPHParams` (`relative` "
+          "threshold, c_relative 0.05, λ 2e-4, Taylor importance, window 0.1–0.6 of training); DQN: "
+          "`DQN_DSP` (the same rule and importance; λ 1e-4, EMA rate 0.05, window 0.2–0.4, a pruning "
+          "step every 125 iterations). A task whose DSP members failed has no baselines at that size "
+          "(LunarLander: see `lambda_study.py`). `jax:highway-fast-v0` is dspjax's step-exact JAX port "
+          "of highway-env (docs/highway.md). From "
           f"`python experiments/found_size/run.py --tasks {args.tasks}` and "
           f"`python experiments/found_size/table.py --tasks {args.tasks}`.\n")
     if args.machine:
