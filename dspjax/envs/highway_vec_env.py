@@ -6,6 +6,7 @@ loop with no host callback. Finished episodes auto-reset like gymnax's (a fresh 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +15,7 @@ from dspjax.envs.env_config import parse_env_config
 from dspjax.envs.highway import ENV_PARAMS, NUM_ACTIONS, EnvParams
 from dspjax.envs.highway import reset as highway_reset
 from dspjax.envs.highway import step as highway_step
+from dspjax.envs.highway.observation import OBSERVATION_SHAPE
 from dspjax.envs.vec_env import VecEnvState, initial_state, record_step
 from dspjax.hparams import ConfigError
 
@@ -55,7 +57,7 @@ class HighwayVecEnv:
 
     @property
     def observation_size(self) -> int:
-        return 25
+        return math.prod(OBSERVATION_SHAPE)
 
     @property
     def num_actions(self) -> int:

@@ -27,82 +27,81 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import defaultdict
 
 import numpy as np
-from table import FLOORS, RUNS, iqm_interval, records
+from table import RUNS, iqm_interval, records, return_floor
 
-STUDIES = ("lunarlander_lam", "lunarlander_lam_regend")
+# LunarLander run directories and what the penalty did in them.
+STUDIES = {"lunarlander_lam": "to the end", "lunarlander_lam_regend": "off from 0.6"}
+
+
+def study_members(study: str) -> list[dict]:
+    """The member records of ``runs/<study>``; none when it has not been run."""
+    path = RUNS / study / "summary.json"
+    return json.loads(path.read_text())["members"] if path.is_file() else []
+
+
+def row_cells(members: list[dict], floor: float, dense_mean: float) -> tuple:
+    """Per-seed % of dense, IQM and interval text, actor sizes, mean neurons removed and stop
+    reasons of ``members``, ordered by seed."""
+    members = sorted(members, key=lambda r: r["seed"])
+    pct = np.array([100.0 * (r["final_return"] - floor) / (dense_mean - floor) for r in members])
+    iqm, lo, hi = iqm_interval(pct)
+    sizes = "; ".join("-".join(map(str, r["actor"]["alive_per_layer"])) for r in members)
+    removed = 100 * np.mean([r["actor"]["neurons_removed"] for r in members])
+    stops = "; ".join("/".join(r["actor"]["stopped_by"]) for r in members)
+    return pct, f"{iqm:.1f} [{lo:.1f}, {hi:.1f}]", sizes, f"{removed:.1f} %", stops
+
+
+def dense_mean_of(task: str) -> tuple[int, float]:
+    returns = [r["final_return"] for _, r in records(task)["dense"]]
+    return len(returns), float(np.mean(returns))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--machine", default=None)
     args = parser.parse_args()
-    dense = [r for _, r in records("lunarlander")["dense"]]
-    dense_mean = np.mean([r["final_return"] for r in dense])
-    floor = FLOORS["LunarLander-v3"]
-    default = [r for _, r in records("lunarlander")["dsp"]]
+    seeds, dense_mean = dense_mean_of("lunarlander")
+    floor = return_floor("LunarLander-v3")
     print("# Does the default rule's size come from the task or from λ?\n")
     print("Written by `python experiments/found_size/lambda_study.py` from the run directories its "
           "docstring's commands made.\n")
     print("## LunarLander-v3: the size against λ\n")
     if args.machine:
         print(f"Machine: {args.machine}.\n")
-    print(f"Dense return, mean over {len(dense)} seeds: {dense_mean:.1f}. PPO 2M steps, actor and "
+    print(f"Dense return, mean over {seeds} seeds: {dense_mean:.1f}. PPO 2M steps, actor and "
           "critic 256-256, every DSP hyperparameter at its default except those in the first two "
           "columns.\n")
     print("| λ | penalty | seeds | actor size per seed | actor neurons removed | return, % of dense: "
           "IQM [95 % CI] | per seed | stopped by |")
     print("|---|---|---|---|---|---|---|---|")
-    rows = {(2e-4, "to the end"): default}
-    for study in STUDIES:
-        path = RUNS / study / "summary.json"
-        if not path.is_file():
-            continue
-        summary = json.loads(path.read_text())
-        penalty = "off from 0.6" if "regend" in study else "to the end"
-        groups = defaultdict(list)
-        for r in summary["members"]:
-            groups[float(r["grid_point"]["lam"])].append(r)
-        for lam, members in groups.items():
-            rows[(lam, penalty)] = members
+    rows = {(2e-4, "to the end"): [r for _, r in records("lunarlander")["dsp"]]}
+    for study, penalty in STUDIES.items():
+        for r in study_members(study):
+            rows.setdefault((float(r["grid_point"]["lam"]), penalty), []).append(r)
     for (lam, penalty), members in sorted(rows.items(), key=lambda kv: (kv[0][1], -kv[0][0])):
-        members = sorted(members, key=lambda r: r["seed"])
-        pct = np.array([100.0 * (r["final_return"] - floor) / (dense_mean - floor) for r in members])
-        iqm, lo, hi = iqm_interval(pct)
-        sizes = "; ".join("-".join(map(str, r["actor"]["alive_per_layer"])) for r in members)
-        removed = 100 * np.mean([r["actor"]["neurons_removed"] for r in members])
-        stops = "; ".join("/".join(r["actor"]["stopped_by"]) for r in members)
-        print(f"| {lam:g} | {penalty} | {len(members)} | {sizes} | {removed:.1f} % | {iqm:.1f} "
-              f"[{lo:.1f}, {hi:.1f}] | {', '.join(f'{p:.0f}' for p in pct)} | {stops} |")
+        pct, iqm, sizes, removed, stops = row_cells(members, floor, dense_mean)
+        print(f"| {lam:g} | {penalty} | {len(members)} | {sizes} | {removed} | {iqm} | "
+              f"{', '.join(f'{p:.0f}' for p in pct)} | {stops} |")
     cartpole()
 
 
 def cartpole():
-    dense = [r for _, r in records("cartpole")["dense"]]
-    dense_mean = np.mean([r["final_return"] for r in dense])
+    seeds, dense_mean = dense_mean_of("cartpole")
     print("\n## CartPole-v1: the size against λ and optimiser steps per iteration\n")
-    print(f"Dense return, mean over {len(dense)} seeds: {dense_mean:.1f}. PPO 500k steps, actor and "
+    print(f"Dense return, mean over {seeds} seeds: {dense_mean:.1f}. PPO 500k steps, actor and "
           "critic 256-256.\n")
     print("| optimiser steps per iteration | λ | seeds | actor size per seed | actor neurons removed | "
           "return, % of dense: IQM [95 % CI] | stopped by |")
     print("|---|---|---|---|---|---|---|")
     rows = {(16, 2e-4): [r for _, r in records("cartpole")["dsp"]]}
     for study, steps in (("cartpole_lam", 16), ("cartpole_u128", 128)):
-        path = RUNS / study / "summary.json"
-        if path.is_file():
-            for r in json.loads(path.read_text())["members"]:
-                rows.setdefault((steps, float(r["grid_point"]["lam"])), []).append(r)
+        for r in study_members(study):
+            rows.setdefault((steps, float(r["grid_point"]["lam"])), []).append(r)
     for (steps, lam), members in sorted(rows.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
-        members = sorted(members, key=lambda r: r["seed"])
-        pct = np.array([100.0 * r["final_return"] / dense_mean for r in members])
-        iqm, lo, hi = iqm_interval(pct)
-        sizes = "; ".join("-".join(map(str, r["actor"]["alive_per_layer"])) for r in members)
-        removed = 100 * np.mean([r["actor"]["neurons_removed"] for r in members])
-        stops = "; ".join("/".join(r["actor"]["stopped_by"]) for r in members)
-        print(f"| {steps} | {lam:g} | {len(members)} | {sizes} | {removed:.1f} % | {iqm:.1f} "
-              f"[{lo:.1f}, {hi:.1f}] | {stops} |")
+        _, iqm, sizes, removed, stops = row_cells(members, return_floor("CartPole-v1"), dense_mean)
+        print(f"| {steps} | {lam:g} | {len(members)} | {sizes} | {removed} | {iqm} | {stops} |")
 
 
 if __name__ == "__main__":

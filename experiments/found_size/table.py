@@ -23,12 +23,19 @@ import numpy as np
 from rliable import library as rly
 from rliable import metrics
 
+from dspjax.envs.highway_vec_env import JAX_PREFIX
+
 RUNS = Path(__file__).parent / "runs"
 METHODS = ("dense", "dsp", "random", "small")
 # R0 per environment: CartPole and highway rewards are >= 0; Acrobot's -500 never swings up (every
 # step -1); LunarLander's -200 is about what a uniformly random policy scores.
-FLOORS = {"CartPole-v1": 0.0, "Acrobot-v1": -500.0, "LunarLander-v3": -200.0, "highway-fast-v0": 0.0,
-          "jax:highway-fast-v0": 0.0}
+# A ``jax:`` id (dspjax's highway port) has its highway-env twin's floor (``return_floor``).
+FLOORS = {"CartPole-v1": 0.0, "Acrobot-v1": -500.0, "LunarLander-v3": -200.0, "highway-fast-v0": 0.0}
+
+
+def return_floor(env_id: str) -> float:
+    """R0 of ``env_id``."""
+    return FLOORS[env_id.removeprefix(JAX_PREFIX)]
 
 
 def records(task: str) -> dict[str, list[tuple[dict, dict]]]:
@@ -64,7 +71,7 @@ def task_table(task: str) -> list[str]:
     summary = by_method["dense"][0][0]
     policy = summary["policy_network"]
     dense_mean = np.mean([r["final_return"] for _, r in by_method["dense"]])
-    floor = FLOORS[summary["env_id"]]
+    floor = return_floor(summary["env_id"])
     dense_record = by_method["dense"][0][1][policy]
     dense_hidden, dense_params = sum(dense_record["alive_per_layer"]), dense_record["dense_params"]
     lines = [f"## {summary['env_id']} ({summary['algo'].upper()}, {summary['total_timesteps']:,} steps)\n",

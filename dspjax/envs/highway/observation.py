@@ -11,6 +11,7 @@ from dspjax.envs.highway.numerics import lmap
 from dspjax.envs.highway.road import LANE_WIDTH
 
 OBSERVED_VEHICLES = 5
+OBSERVATION_SHAPE = (OBSERVED_VEHICLES, 5)  # rows: vehicles; columns: presence, x, y, vx, vy
 PERCEPTION_DISTANCE = 5.0 * MAX_SPEED  # AbstractEnv.PERCEPTION_DISTANCE
 
 
