@@ -4,7 +4,8 @@ decision timer (``IDMVehicle.change_lane_policy``, ``IDMVehicle.mobil``; spec §
 Everything a decision reads (positions, speeds, lanes, target speeds) is fixed during a frame's
 ``road.act()``, except other vehicles' target lanes, which the abort rule reads while earlier
 vehicles in list order have already acted. MOBIL is therefore evaluated for all vehicles in
-parallel, and the target lanes are resolved by a ``lax.scan`` over vehicles in list order.
+parallel, and the target lanes are resolved as the fixed point of the in-order decisions
+(``resolve_target_lanes``).
 """
 
 from __future__ import annotations
@@ -65,18 +66,26 @@ def resolve_target_lanes(target_lane, lane, changing, fires, mobil_target, may_a
     """The target lanes after every vehicle acted in list order: a vehicle changing lane aborts
     (target := lane) when a ``may_abort`` vehicle targets the same lane, reading the updated targets
     of vehicles before it and the old ones after it; a vehicle whose timer fires takes its MOBIL
-    target (spec §6, §7)."""
+    target (spec §6, §7).
 
-    def act(targets, row):
-        i, may_abort_i, changing_i, fires_i = row
-        my_target = targets[i]
-        abort = jnp.any(may_abort_i & (targets == my_target))
-        new = jnp.where(changing_i, jnp.where(abort, lane[i], my_target),
-                        jnp.where(fires_i, mobil_target[i], my_target))
-        return targets.at[i].set(new), None
+    Vehicle i's decision is ``decide_i(new targets of v < i, old targets of v > i)``. Rather than
+    a scan over vehicles, every vehicle decides at once from the current guess, repeated until the
+    guess no longer changes (``decide_all``): a fixed point satisfies every ``decide_i``, and those
+    equations have one solution (solve them for i = 0, 1, ... in turn), so the fixed point is the
+    sequential result; after k rounds the first k vehicles are final, so it takes at most N + 1
+    rounds, and usually two (abort chains are rare)."""
+    n = lane.shape[0]
+    after = jnp.arange(n)[None, :] > jnp.arange(n)[:, None]     # (i, v): v acts after i
 
-    rows = (jnp.arange(lane.shape[0]), may_abort, changing, fires)
-    targets, _ = jax.lax.scan(act, target_lane, rows)
+    def decide_all(targets):
+        seen = jnp.where(after, target_lane[None, :], targets[None, :])  # what i reads of v
+        abort = jnp.any(may_abort & (seen == target_lane[:, None]), axis=1)
+        return jnp.where(changing, jnp.where(abort, lane, target_lane),
+                         jnp.where(fires, mobil_target, target_lane))
+
+    _, targets = jax.lax.while_loop(lambda guesses: jnp.any(guesses[0] != guesses[1]),
+                                    lambda guesses: (guesses[1], decide_all(guesses[1])),
+                                    (target_lane, decide_all(target_lane)))
     return targets
 
 
