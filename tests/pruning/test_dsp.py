@@ -239,7 +239,17 @@ def test_is_pruning_iteration_window_and_period():
     assert sum(got) == 11  # 10, 15, ..., 60
     jitted = jax.jit(is_pruning_iteration, static_argnums=1)
     assert [bool(jitted(jnp.int32(i), n, hp)) for i in (5, 10, 12, 60, 65)] == [False, True, False, True, False]
-    assert not any(bool(is_pruning_iteration(i, n, hp.replace(pruning=NO_PRUNING))) for i in range(n + 1))
+
+
+def test_is_pruning_iteration_is_one_number_for_dense_beside_pruned_members():
+    """A population of dense and pruned members batches ``pruning``; the trainer's ``lax.cond`` on
+    this predicate stays a branch (not a select running prune_step every iteration) only if the
+    predicate is not batched with it. ``out_axes=None`` refuses a batched result."""
+    members = DSPHParams(pruning=jnp.array([NO_PRUNING, STRUCTURED]))
+    only_pruning_batched = jax.tree.map(lambda _: None, DSPHParams()).replace(pruning=0)
+    shared = jax.vmap(lambda hp: is_pruning_iteration(jnp.int32(10), 100, hp),
+                      in_axes=(only_pruning_batched,), out_axes=None)(members)
+    assert bool(shared)
 
 
 @pytest.mark.parametrize("n", [20, 100, 300, 1000, 1953])
