@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from rliable import library as rly
-from rliable import metrics
 
 from dspjax.envs.highway_vec_env import JAX_PREFIX
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from seed_stats import iqm_interval  # noqa: E402
 
 RUNS = Path(__file__).parent / "runs"
 METHODS = ("dense", "dsp", "random", "small")
@@ -46,15 +48,6 @@ def records(task: str) -> dict[str, list[tuple[dict, dict]]]:
         for record in summary["members"]:
             out[record["grid_point"].get("method", "dsp")].append((summary, record))
     return out
-
-
-def iqm_interval(scores: np.ndarray) -> tuple[float, float, float]:
-    """IQM of ``scores`` (seeds,) and its 95 % stratified-bootstrap interval (resampled from a
-    fixed NumPy seed, so that a rerun prints the same interval)."""
-    np.random.seed(0)  # rliable's bootstrap draws from NumPy's global generator
-    point, interval = rly.get_interval_estimates(
-        {"m": scores[:, None]}, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=2000)
-    return float(point["m"][0]), float(interval["m"][0, 0]), float(interval["m"][1, 0])
 
 
 def _shifted(name: str, floor: float) -> str:

@@ -19,7 +19,10 @@ from dspjax.envs.highway.kinematics import LENGTH, WIDTH, velocity
 from dspjax.envs.highway.numerics import divide
 
 DIAGONAL = math.sqrt(LENGTH**2 + WIDTH**2)
-PAIR_CHUNK = 64  # separating-axis tests per chunk when only the tested pairs are gathered
+# Separating-axis tests per chunk when only the tested pairs are gathered: all pairs (highway-v0)
+# have a few dozen tested per frame; the ego's pairs alone (highway-fast-v0) rarely more than one.
+PAIR_CHUNK = 64
+EGO_PAIR_CHUNK = 1
 _CORNERS = ((-LENGTH / 2, -WIDTH / 2), (-LENGTH / 2, WIDTH / 2), (LENGTH / 2, WIDTH / 2), (LENGTH / 2, -WIDTH / 2))
 
 
@@ -91,20 +94,12 @@ def _last_true(mask, axis):
     return size - 1 - jnp.argmax(jnp.flip(mask, axis), axis=axis), jnp.any(mask, axis=axis)
 
 
-def _dense_pair_tests(poly, displacement, tested):
-    """The separating-axis test on every (row, column) pair of ``tested`` (rows, N); untested pairs
-    give False / 0."""
-    rows = tested.shape[0]
-    intersecting, will_intersect, translation = are_polygons_intersecting(
-        poly[:rows, None], poly[None, :], displacement[:rows, None], displacement[None, :])
-    return intersecting & tested, will_intersect & tested, translation
-
-
-def _gathered_pair_tests(poly, displacement, tested):
-    """The same results as ``_dense_pair_tests``, computing the separating-axis test only on the
-    tested pairs: they are gathered ``PAIR_CHUNK`` at a time (in flat order, by rank) and the results
-    scattered back, looping until every tested pair is done. Each pair's arithmetic is unchanged, so
-    results are bit-identical; under ``vmap`` the loop runs as many chunks as the busiest scene needs."""
+def _gathered_pair_tests(poly, displacement, tested, chunk_size: int):
+    """``are_polygons_intersecting`` on every (row, column) pair of ``tested`` (rows, N), untested
+    pairs giving False / 0, computed only on the tested pairs: they are gathered ``chunk_size`` at a
+    time (in flat order, by rank) and the results scattered back, looping until every tested pair is
+    done. Each pair's arithmetic is that of the test on all pairs (up to XLA's fusion choices, i.e.
+    float rounding); under ``vmap`` the loop runs as many chunks as the busiest scene needs."""
     rows, n = tested.shape
     flat = tested.reshape(-1)
     rank = jnp.cumsum(flat) - 1
@@ -113,8 +108,8 @@ def _gathered_pair_tests(poly, displacement, tested):
 
     def chunk(carry):
         c, intersecting, will_intersect, translation = carry
-        slot = jnp.where(flat & (rank >= c * PAIR_CHUNK), rank - c * PAIR_CHUNK, PAIR_CHUNK)
-        pair = jnp.full(PAIR_CHUNK, rows * n).at[slot].set(pair_ids, mode="drop")  # rows * n: empty slot
+        slot = jnp.where(flat & (rank >= c * chunk_size), rank - c * chunk_size, chunk_size)
+        pair = jnp.full(chunk_size, rows * n).at[slot].set(pair_ids, mode="drop")  # rows * n: empty slot
         i, j = jnp.minimum(pair, rows * n - 1) // n, pair % n
         hit, will, shift = are_polygons_intersecting(poly[i], poly[j], displacement[i], displacement[j])
         return (c + 1, intersecting.at[pair].set(hit, mode="drop"), will_intersect.at[pair].set(will, mode="drop"),
@@ -122,7 +117,7 @@ def _gathered_pair_tests(poly, displacement, tested):
 
     init = (0, jnp.zeros(rows * n, bool), jnp.zeros(rows * n, bool), jnp.zeros((rows * n, 2), poly.dtype))
     _, intersecting, will_intersect, translation = jax.lax.while_loop(
-        lambda carry: carry[0] * PAIR_CHUNK < count, chunk, init)
+        lambda carry: carry[0] * chunk_size < count, chunk, init)
     return intersecting.reshape(rows, n), will_intersect.reshape(rows, n), translation.reshape(rows, n, 2)
 
 
@@ -133,8 +128,9 @@ def handle_collisions(position, heading, speed, crashed, dt, others_check_collis
     largest i < k (-translation / 2). Without ``others_check_collisions`` only the ego's pairs
     (0, j) are tested, as in highway-fast-v0.
 
-    Only pairs that pass highway-env's distance pre-check are tested: with all pairs (highway-v0,
-    51 x 51) they are gathered (``_gathered_pair_tests``), a few dozen per frame instead of 2601."""
+    Only pairs that pass highway-env's distance pre-check are tested, gathered
+    (``_gathered_pair_tests``): a few dozen per frame instead of 2601 with all pairs (highway-v0,
+    51 x 51), usually none or one of the ego's 20 (highway-fast-v0)."""
     n = position.shape[0]
     poly = polygons(position, heading)
     displacement = velocity(speed, heading) * dt
@@ -144,8 +140,8 @@ def handle_collisions(position, heading, speed, crashed, dt, others_check_collis
     far = (jnp.sqrt(delta[..., 0] ** 2 + delta[..., 1] ** 2)
            > (DIAGONAL + DIAGONAL) / 2 + speed[a, None] * dt)
     tested = (jnp.arange(rows)[:, None] < jnp.arange(n)[None, :]) & ~far
-    pair_tests = _gathered_pair_tests if rows * n > PAIR_CHUNK else _dense_pair_tests
-    intersecting, will_intersect, translation = pair_tests(poly, displacement, tested)
+    chunk_size = EGO_PAIR_CHUNK if rows == 1 else PAIR_CHUNK
+    intersecting, will_intersect, translation = _gathered_pair_tests(poly, displacement, tested, chunk_size)
     intersecting = jnp.zeros((n, n), bool).at[a].set(intersecting)
     will_intersect = jnp.zeros((n, n), bool).at[a].set(will_intersect)
     translation = jnp.zeros((n, n, 2), translation.dtype).at[a].set(translation)
