@@ -9,7 +9,8 @@ side in one run on CPU, for highway-fast-v0 and highway-v0:
   spacing, stepped the same way through its ``step_env`` (no auto-reset, like the port's ``step``).
 
 IDLE actions; the JAX envs are not reset (episodes run past their end, like highway-env's truncation
-ignored). JAX rates exclude compilation and are the best of ``--repeats`` (fewer past ``--max-seconds``); the
+ignored). JAX rates exclude compilation and are the best of ``--repeats`` (fewer past ``--max-seconds``),
+the port and HighJax timed in turns (port, HighJax, port, ...) so that load on a shared machine hits both alike; the
 scan length is ``--env-steps`` divided by the number of envs, clipped to [``--min-steps``, 30]. Ratios are
 between rates measured in the same run. Results go to ``--out`` (JSON).
 
@@ -17,7 +18,7 @@ HighJax source: ``git clone https://github.com/HumanCompatibleAI/HighJax /work/h
 commit 1b3b4be, version 0.1.6; its wheel requires Python 3.14 but the source runs on 3.11 with this
 project's jax/flax/chex/gymnasium).
 
-Usage: taskset -c 0 python benchmarks/highway_step.py [--repeats 3] [--highjax /work/highjax-src]
+Usage: taskset -c 0 python benchmarks/highway_step.py [--repeats 10] [--highjax /work/highjax-src]
 """
 
 from __future__ import annotations
@@ -79,10 +80,9 @@ def highway_env_async_rate(env_id, steps, workers=2):
     return rate
 
 
-def scan_rate(reset, step, num_envs, steps, repeats, max_seconds):
-    """Env-steps/s of ``step`` vmapped over ``num_envs`` inside a jitted ``lax.scan`` of ``steps`` steps
-    from states made by ``reset`` (outside the timing); compiled ahead, best of ``repeats`` runs (fewer
-    once ``max_seconds`` have been spent, at least one)."""
+def compiled_rollout(reset, step, num_envs, steps):
+    """``run(i)``: ``step`` vmapped over ``num_envs`` inside a jitted ``lax.scan`` of ``steps`` steps
+    from states made by ``reset`` (outside the timing), compiled ahead; ``run`` blocks until done."""
     states = jax.jit(jax.vmap(reset))(jax.random.split(jax.random.key(0), num_envs))
 
     def rollout(key, states):
@@ -91,16 +91,24 @@ def scan_rate(reset, step, num_envs, steps, repeats, max_seconds):
             return s, reward
         return jax.lax.scan(body, states, None, length=steps)[1]
 
-    run = jax.jit(rollout).lower(jax.random.key(0), states).compile()
-    best, spent = float("inf"), 0.0
+    compiled = jax.jit(rollout).lower(jax.random.key(0), states).compile()
+    return lambda i: compiled(jax.random.key(i), states).block_until_ready()
+
+
+def interleaved_rates(rollouts, num_envs, steps, repeats, max_seconds):
+    """Env-steps/s of each compiled rollout (``compiled_rollout``), timed in turns (A, B, A, B, ...)
+    so that a noisy machine slows them alike; best of ``repeats`` turns (fewer once ``max_seconds``
+    have been spent, at least one)."""
+    best, spent = [float("inf")] * len(rollouts), 0.0
     for i in range(repeats):
-        start = time.perf_counter()
-        run(jax.random.key(i), states).block_until_ready()
-        elapsed = time.perf_counter() - start
-        best, spent = min(best, elapsed), spent + elapsed
+        for k, run in enumerate(rollouts):
+            start = time.perf_counter()
+            run(i)
+            elapsed = time.perf_counter() - start
+            best[k], spent = min(best[k], elapsed), spent + elapsed
         if spent > max_seconds:
             break
-    return num_envs * steps / best
+    return [num_envs * steps / b for b in best]
 
 
 def port(env_id):
@@ -132,8 +140,8 @@ def highjax(env_id):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=SIZES, help="numbers of parallel JAX envs")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--max-seconds", type=float, default=10.0, help="stop repeating a setting after this")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--max-seconds", type=float, default=20.0, help="stop repeating a setting after this")
     parser.add_argument("--env-steps", type=int, default=4096, help="env-steps per timed JAX run")
     parser.add_argument("--min-steps", type=int, default=1, help="shortest scan (for 4096 envs)")
     parser.add_argument("--highway-env-steps", type=int, nargs=2, default=(60, 10), metavar=("FAST", "V0"))
@@ -156,11 +164,12 @@ def main():
         pair = add("highway-env AsyncVectorEnv", 2, he_steps, highway_env_async_rate(env_id, he_steps), workers=2)
         for num_envs in args.sizes:
             steps = int(np.clip(args.env_steps // num_envs, args.min_steps, 30))
-            timing = (num_envs, steps, args.repeats, args.max_seconds)
-            mine = add("dspjax port f32", num_envs, steps, scan_rate(*port(env_id), *timing))
-            theirs = None
+            rollouts = [compiled_rollout(*port(env_id), num_envs, steps)]
             if have_highjax:
-                theirs = add("HighJax f32", num_envs, steps, scan_rate(*highjax(env_id), *timing))
+                rollouts.append(compiled_rollout(*highjax(env_id), num_envs, steps))
+            rates = interleaved_rates(rollouts, num_envs, steps, args.repeats, args.max_seconds)
+            mine = add("dspjax port f32", num_envs, steps, rates[0])
+            theirs = add("HighJax f32", num_envs, steps, rates[1]) if have_highjax else None
             ratios.append({"env": env_id, "num_envs": num_envs, "port_over_highway_env": mine / single,
                            "port_over_highway_env_2_workers": mine / pair,
                            "port_over_highjax": None if theirs is None else mine / theirs})

@@ -1,5 +1,5 @@
 """The highway sweep's tables (``results.md``) and Pareto plot (``pareto.png``) from ``runs/sweep``
-(``run.py``) and the two evaluation files of ``evaluate.py``.
+(``run.py``), the two evaluation files of ``evaluate.py`` and ``behaviour.py``'s action shares.
 
 Each configuration's return is the interquartile mean over its seeds of each seed's mean return
 over the evaluation episodes, with a 95 % stratified-bootstrap interval (rliable, from a fixed
@@ -46,8 +46,9 @@ def configurations(cfg: dict, summary: dict, port: dict) -> dict[str, dict]:
 
 
 def _order(name: str):
-    method = name.split()[0]
-    return ({"dense": 0, "dsp": 1, "random": 2}[method], name)
+    """dense, then dsp by (τ, λ), then random by k."""
+    method, *values = name.split()
+    return ({"dense": 0, "dsp": 1, "random": 2}[method], [float(v.split("=")[1]) for v in values])
 
 
 def sweep_table(configs: dict) -> list[str]:
@@ -87,11 +88,27 @@ def highway_env_table(cfg: dict, real: dict) -> list[str]:
     return lines
 
 
+def behaviour_table(behaviour: dict) -> list[str]:
+    """Per configuration: the share of FASTER and SLOWER among the greedy actions and the crash
+    rate (mean over seeds) at every density (``behaviour.py``)."""
+    faster, slower = behaviour["actions"].index("FASTER"), behaviour["actions"].index("SLOWER")
+    per_density = behaviour["densities"]
+    lines = ["| configuration | FASTER / SLOWER among actions (density 1) | "
+             + " | ".join(f"crash rate at density {d:g}" for d in DENSITIES) + " |",
+             "|---" * (2 + len(DENSITIES)) + "|"]
+    for name in sorted(per_density[str(DENSITIES[0])], key=_order):
+        share = per_density[str(DENSITIES[0])][name]["action_share"]
+        lines.append(f"| {name} | {100 * share[faster]:.0f} % / {100 * share[slower]:.0f} % | "
+                     + " | ".join(f"{np.mean(per_density[str(d)][name]['crash_rate_per_seed']):.2f}"
+                                  for d in DENSITIES) + " |")
+    return lines
+
+
 def draw_pareto(configs: dict, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(DENSITIES), figsize=(5 * len(DENSITIES), 4.2), sharey=True)
+    fig, axes = plt.subplots(1, len(DENSITIES), figsize=(4.2 * len(DENSITIES) + 2.5, 4.2), sharey=True)
     lambdas = sorted({n.split("λ=")[1] for n in configs if n.startswith("dsp")}, key=float)
     first_random = min((n for n in configs if n.startswith("random")), default=None)
     markers = dict(zip(sorted({n.split()[1] for n in configs if n.startswith("dsp")}), "osD^v<>"))
@@ -101,7 +118,7 @@ def draw_pareto(configs: dict, path: Path) -> None:
         ax.axhline(dense[0], color="0.4", lw=1)
         for name, c in configs.items():
             r, lo, hi = iqm_interval(np.array(c[density]))
-            w = 100 * np.mean(c["weights_removed"])
+            w = 100 * (1 - np.mean(c["weights_removed"]))
             if name.startswith("dsp"):
                 colour = plt.cm.viridis(lambdas.index(name.split("λ=")[1]) / max(1, len(lambdas) - 1))
                 ax.errorbar(w, r, [[r - lo], [hi - r]], fmt=markers[name.split()[1]], color=colour, ms=6,
@@ -111,12 +128,13 @@ def draw_pareto(configs: dict, path: Path) -> None:
                 ax.errorbar(w, r, [[r - lo], [hi - r]], fmt="x", color="tab:red", ms=7, capsize=2,
                             label="random structured" if first else None)
         ax.set_title(f"vehicles_density {density:g}")
-        ax.set_xlabel("Q-network weights removed [%]")
-        ax.set_xlim(0, 100)
+        ax.set_xlabel("Q-network weights kept [%, log scale]")
+        ax.set_xscale("log")
+        ax.set_xlim(0.2, 30)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("return, IQM over seeds (95 % CI)")
     fig.legend(loc="center right", fontsize=7, frameon=False)
-    fig.tight_layout(rect=(0, 0, 0.8, 1))
+    fig.tight_layout(rect=(0, 0, 0.83, 1))
     fig.savefig(path, dpi=110)
 
 
@@ -150,6 +168,15 @@ def main():
     print("\n".join(sweep_table(configs)))
     print(f"\nPareto front of DSP (IQM return at density 1 against weights removed): {', '.join(sorted(front))}.\n")
     print("![return against weights removed](pareto.png)\n")
+    behaviour_path = args.evals / "behaviour.json"
+    if behaviour_path.is_file():
+        behaviour = json.loads(behaviour_path.read_text())
+        print("## What the policies do\n")
+        print(f"From `python experiments/highway_sweep/behaviour.py`: the greedy policies on the same "
+              f"{behaviour['episodes']} episodes per seed as above. highway-fast-v0's reward pays 0.1 per step "
+              "for the right lane and up to 0.4 for speed between 20 and 30 m/s (normalised with the -1 of a "
+              "crash to [0, 1]): a car that keeps right at 20 m/s and never crashes earns 22 in 30 steps.\n")
+        print("\n".join(behaviour_table(behaviour)) + "\n")
     print("## The best points and dense on highway-env itself\n")
     print(f"Chosen from the port at density 1: {', '.join(real['chosen'])} (the most weights removed at "
           "≥ 95 % of dense's IQM, and the highest IQM). Each seed's greedy policy on highway-env's own "
