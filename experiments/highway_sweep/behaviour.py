@@ -25,7 +25,7 @@ from dspjax.train.run_dir import load_run, run_algo
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
-from evaluate import DENSITIES, RUN, _at_density, configuration  # noqa: E402
+from evaluate import DENSITIES, RUN, at_density, configuration  # noqa: E402
 
 ACTION_NAMES = ("LANE_LEFT", "IDLE", "LANE_RIGHT", "FASTER", "SLOWER")
 
@@ -63,7 +63,7 @@ def main():
     params = tuple(tree["params"][algo.policy_network])
     out = {"episodes": args.episodes, "actions": list(ACTION_NAMES), "densities": {}}
     for density in DENSITIES:
-        env = config_vec_env(_at_density(config, density), args.episodes)
+        env = config_vec_env(at_density(config, density), args.episodes)
         play = jax.jit(jax.vmap(lambda p: rollout_stats(env, lambda obs: greedy(p, obs, None),
                                                         jax.random.PRNGKey(1), args.episodes)))
         counts, crashed = (np.asarray(x) for x in play(params))

@@ -46,7 +46,8 @@ def configuration(member: dict) -> str:
     return method
 
 
-def _at_density(config, density: float):
+def at_density(config, density: float):
+    """``config`` with highway-env's ``vehicles_density`` set to ``density``."""
     return with_env_config(config, json.dumps({"vehicles_density": density}))
 
 
@@ -58,7 +59,7 @@ def evaluate_port(cfg, tree, episodes: int) -> dict:
     params = tuple(tree["params"][algo.policy_network])
     out = {}
     for density in DENSITIES:
-        env = config_vec_env(_at_density(config, density), episodes)
+        env = config_vec_env(at_density(config, density), episodes)
 
         @jax.jit
         @jax.vmap
@@ -98,7 +99,7 @@ def evaluate_highway_env(cfg, tree, chosen: list[str], episodes: int, path: Path
     wanted = [m for m in cfg["members"] if configuration(m) in chosen + ["dense"]]
     try:
         for density in DENSITIES:
-            env = config_vec_env(_at_density(real, density), episodes)
+            env = config_vec_env(at_density(real, density), episodes)
             play = jax.jit(lambda p, env=env: evaluate_policy(
                 lambda _: env, lambda obs, k: greedy(p, obs, k), jax.random.PRNGKey(1), episodes))
             for m in wanted:

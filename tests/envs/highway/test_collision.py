@@ -28,9 +28,10 @@ def test_gathered_pair_tests_equal_every_pair_tested_and_masked(rows, chunk_size
     np.testing.assert_array_equal(np.asarray(got[0]), np.asarray(hit & tested))
     np.testing.assert_array_equal(np.asarray(got[1]), np.asarray(will & tested))
     # The same arithmetic per pair, but XLA may fuse (and contract to FMAs) the gathered and the
-    # broadcast forms differently: translations come from projections of coordinates of at most
-    # SCALE metres on unit normals, each good to a few float32 ulps of SCALE.
-    scale = 24.0
+    # broadcast forms differently: translations come from projections of coordinates (corners,
+    # moved by their displacement) of at most SCALE metres on unit normals, each good to a few
+    # float32 ulps of SCALE.
+    scale = float(np.abs(np.asarray(poly)).max() + np.abs(np.asarray(displacement)).max())
     np.testing.assert_allclose(np.asarray(got[2])[np.asarray(tested)], np.asarray(shift)[np.asarray(tested)],
                                rtol=0, atol=8 * np.finfo(np.float32).eps * scale)
     np.testing.assert_array_equal(np.asarray(got[2])[~np.asarray(tested)], 0.0)
