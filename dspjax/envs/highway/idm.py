@@ -46,27 +46,26 @@ def neighbours(position, lanes_count: int) -> Neighbours:
 
     A vehicle v != me is on lane k when |y_v - 4k| <= 3 and -5 <= x_v < 10005 (it may be on two
     lanes). Front: the smallest x_v with x_me <= x_v, ties to the later vehicle; rear: the largest
-    x_v < x_me, ties to the earlier vehicle.
+    x_v < x_me, ties to the earlier vehicle. Both orders are one: vehicles ranked by x, ties by
+    decreasing index; the front is the lowest-ranked vehicle ahead, the rear the highest-ranked behind.
     """
     n = position.shape[0]
     x = position[:, 0]
-    lanes = jnp.arange(lanes_count)
-    # Laid out (v, me, k) and reduced over the leading axis with plain min / max (then the index by a
-    # second reduction): on XLA's CPU backend this vectorizes over (me, k), where an argmin over a
-    # trailing axis (a variadic reduction) runs several times slower.
-    member = on_lane(position[:, None, :], lanes[None, :], NEIGHBOUR_LANE_MARGIN)  # (v, k)
-    other = ~jnp.eye(n, dtype=bool)                                                # (v, me)
-    candidate = other[:, :, None] & member[:, None, :]                              # (v, me, k)
-    xv = x[:, None, None]
-    ahead = candidate & (x[None, :, None] <= xv)
-    behind = candidate & (xv < x[None, :, None])
-    v = jnp.arange(n, dtype=jnp.int32)[:, None, None]
-    front_x = jnp.min(jnp.where(ahead, xv, jnp.inf), axis=0)
-    rear_x = jnp.max(jnp.where(behind, xv, -jnp.inf), axis=0)
-    front = jnp.max(jnp.where(ahead & (xv == front_x), v, 0), axis=0)
-    rear = jnp.min(jnp.where(behind & (xv == rear_x), v, n - 1), axis=0)
-    has_front, has_rear = ahead.any(0), behind.any(0)
-    return Neighbours(jnp.where(has_front, front, n - 1), has_front, jnp.where(has_rear, rear, 0), has_rear)
+    index = jnp.arange(n, dtype=jnp.int32)
+    # Integer min / max reductions over the leading axis of a (v, me, k) layout: on XLA's CPU backend
+    # they vectorize over (me, k), where a float min / max (NaN-propagating) or an argmin runs several
+    # times slower.
+    precedes = (x[:, None] < x[None, :]) | ((x[:, None] == x[None, :]) & (index[:, None] > index[None, :]))
+    rank = jnp.sum(precedes, axis=0, dtype=jnp.int32)                               # (v,)
+    vehicle_of_rank = jnp.zeros(n, jnp.int32).at[rank].set(index)
+    member = on_lane(position[:, None, :], jnp.arange(lanes_count)[None, :], NEIGHBOUR_LANE_MARGIN)  # (v, k)
+    candidate = ~jnp.eye(n, dtype=bool)[:, :, None] & member[:, None, :]          # (v, me, k)
+    ahead = x[None, :, None] <= x[:, None, None]
+    front_rank = jnp.min(jnp.where(candidate & ahead, rank[:, None, None], n), axis=0)
+    rear_rank = jnp.max(jnp.where(candidate & ~ahead, rank[:, None, None], -1), axis=0)
+    has_front, has_rear = front_rank < n, rear_rank >= 0
+    return Neighbours(jnp.where(has_front, vehicle_of_rank[jnp.minimum(front_rank, n - 1)], n - 1), has_front,
+                      jnp.where(has_rear, vehicle_of_rank[jnp.maximum(rear_rank, 0)], 0), has_rear)
 
 
 def desired_gap(traffic: Traffic, me, front):
