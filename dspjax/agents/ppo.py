@@ -233,8 +233,7 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
         dsp = make_dsp(hp)
         (rl_loss, aux), grads, taps = dsp.value_and_grad(loss_fn, has_aux=True)(params, batch, hp)
         params, dsp_state, info = dsp.step(dsp_state, params, grads, taps, update)
-        return (params, dsp_state), dict(aux, penalty=info["penalty"],
-                                         loss=rl_loss + info["penalty"])
+        return (params, dsp_state), dict(aux, **info, loss=rl_loss + info["penalty"])
 
     def update_epoch(carry, key_and_epoch, batch, hp, iteration):
         key, epoch = key_and_epoch

@@ -167,10 +167,14 @@ class DSP:
     def step(self, state: DSPState, params, grads, taps, update):
         """Optimiser step ``update`` with DSP (steps 1–6 of the module docstring); ``taps`` from
         ``value_and_grad``. Returns ``(params, state, info)``, ``info`` holding the penalty
-        ``R(θ)`` before the step."""
+        ``R(θ)`` before the step and, per pruned network ``n``, the global norms of its RL
+        gradient and of the penalty's (``n_rl_grad_norm``, ``n_penalty_grad_norm``)."""
         iteration = self.iteration(update)
         progress = iteration / self.num_iterations
         penalty, penalty_grads = jax.value_and_grad(self.penalty)(params, state, update)
+        # How hard the penalty pulls next to the task, per network: ||∇R|| / ||∇L_RL|| (§3).
+        grad_norms = {f"{n}_{kind}_grad_norm": optax.global_norm(self.layers(tree, n))
+                      for n in self.pruned for kind, tree in (("rl", grads), ("penalty", penalty_grads))}
         grads = jax.tree.map(jnp.add, grads, penalty_grads)
 
         pruners = dict(state.pruners)
@@ -212,7 +216,7 @@ class DSP:
         pmask = self.param_mask(params, state)
         return (apply_param_mask(params, pmask),
                 state.replace(optimizer=mask_optimizer_state(state.optimizer, pmask)),
-                {"penalty": penalty})
+                {"penalty": penalty, **grad_norms})
 
     # -- masks and figures --------------------------------------------------------------------
     def param_mask(self, params, state: DSPState):

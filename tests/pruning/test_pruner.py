@@ -197,6 +197,11 @@ def test_one_step_is_the_method_done_by_hand_in_numpy():
                                params["params"]["Dense_3"]["kernel"] - 0.1 * full["params"]["Dense_3"]["kernel"],
                                rtol=1e-5, atol=1e-7)
     assert float(info["penalty"]) > 0
+    # the diagnostics: global norms of the declared network's RL and penalty gradients (before masking)
+    def np_norm(tree):
+        return np.sqrt(sum(np.sum(np.asarray(layer[k], np.float64) ** 2) for layer in tree for k in ("kernel", "bias")))
+    np.testing.assert_allclose(info["actor_rl_grad_norm"], np_norm(rl_grads), rtol=1e-5)
+    np.testing.assert_allclose(info["actor_penalty_grad_norm"], np_norm(pen), rtol=1e-4)
     # not a pruning step (prune_every 5 from 10 % of training): masks unchanged
     for a, b in zip(new_state.pruners["actor"].neuron_masks, masks):
         np.testing.assert_array_equal(a, b)
