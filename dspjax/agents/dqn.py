@@ -228,8 +228,7 @@ def make_train(config: DQNConfig, progress_callback=None):
         (td_loss, aux), grads, taps = dsp.value_and_grad(loss_fn, has_aux=True)(
             state.params, batch, state.target_params, hp)
         params, dsp_state, info = dsp.step(state.dsp, state.params, grads, taps, iteration)
-        return state.replace(params=params, dsp=dsp_state), dict(
-            aux, penalty=info["penalty"], loss=td_loss + info["penalty"])
+        return state.replace(params=params, dsp=dsp_state), dict(aux, **info, loss=td_loss + info["penalty"])
 
     def iteration_step(state: DQNState, iteration, hp: DQNHParams):
         if progress_callback is not None:
@@ -247,7 +246,7 @@ def make_train(config: DQNConfig, progress_callback=None):
         new = state.replace(buffer=buffer, env_state=env_state, obs=next_obs, key=key)
 
         learn = (iteration >= start_iteration) & (iteration % config.train_every == 0)
-        zero_losses = dict(td_loss=0.0, penalty=0.0, q_mean=0.0, loss=0.0)
+        zero_losses = dict(td_loss=0.0, q_mean=0.0, loss=0.0, **make_dsp(hp).no_step_info())
         new, losses = jax.lax.cond(learn, lambda s: gradient_step(s, k_batch, hp, iteration),
                                    lambda s: (s, jax.tree.map(jnp.asarray, zero_losses)), new)
         refresh = iteration % config.target_update_every == 0

@@ -65,6 +65,9 @@ def _samples_first(x):
     return x.reshape(-1, x.shape[-1])
 
 
+GRADIENTS = ("rl", "penalty")  # the gradients whose norms ``DSP.step`` reports
+
+
 @struct.dataclass
 class DSPState:
     """The optimizer's state and every pruned network's ``PrunerState`` by name."""
@@ -174,7 +177,7 @@ class DSP:
         penalty, penalty_grads = jax.value_and_grad(self.penalty)(params, state, update)
         # How hard the penalty pulls next to the task, per network: ||∇R|| / ||∇L_RL|| (§3).
         grad_norms = {f"{n}_{kind}_grad_norm": optax.global_norm(self.layers(tree, n))
-                      for n in self.pruned for kind, tree in (("rl", grads), ("penalty", penalty_grads))}
+                      for n in self.pruned for kind, tree in zip(GRADIENTS, (grads, penalty_grads))}
         grads = jax.tree.map(jnp.add, grads, penalty_grads)
 
         pruners = dict(state.pruners)
@@ -217,6 +220,12 @@ class DSP:
         return (apply_param_mask(params, pmask),
                 state.replace(optimizer=mask_optimizer_state(state.optimizer, pmask)),
                 {"penalty": penalty, **grad_norms})
+
+    def no_step_info(self) -> dict:
+        """``step``'s ``info`` with every entry 0, for an iteration that takes no optimiser step
+        (e.g. DQN before ``learning_starts``)."""
+        zero = jnp.zeros((), jnp.float32)
+        return {"penalty": zero, **{f"{n}_{kind}_grad_norm": zero for n in self.pruned for kind in GRADIENTS}}
 
     # -- masks and figures --------------------------------------------------------------------
     def param_mask(self, params, state: DSPState):

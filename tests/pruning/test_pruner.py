@@ -202,6 +202,7 @@ def test_one_step_is_the_method_done_by_hand_in_numpy():
         return np.sqrt(sum(np.sum(np.asarray(layer[k], np.float64) ** 2) for layer in tree for k in ("kernel", "bias")))
     np.testing.assert_allclose(info["actor_rl_grad_norm"], np_norm(rl_grads), rtol=1e-5)
     np.testing.assert_allclose(info["actor_penalty_grad_norm"], np_norm(pen), rtol=1e-4)
+    assert set(dsp.no_step_info()) == set(info) and all(float(v) == 0 for v in dsp.no_step_info().values())
     # not a pruning step (prune_every 5 from 10 % of training): masks unchanged
     for a, b in zip(new_state.pruners["actor"].neuron_masks, masks):
         np.testing.assert_array_equal(a, b)
