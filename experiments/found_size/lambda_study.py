@@ -17,6 +17,19 @@ And CartPole-v1 (defaults: 4 envs x 128 steps, 4 minibatches: 16 optimiser steps
   dspjax train --num-envs 8 --num-steps 256 --minibatches 32 --seeds 3 --sweep lam=2e-4,2.5e-5 \
       --out experiments/found_size/runs/cartpole_u128   (LunarLander's rollout: 128 steps/iteration)
 
+With the critic left dense (``--prune-critic off``: only the deployed actor is regularized and
+pruned) and λ scaled to LunarLander's 8x more optimiser steps per iteration (2e-4 · 16 / 128 =
+2.5e-5), with the penalty to the end and off from 0.6:
+
+  (the LunarLander command) --prune-critic off --lam 2.5e-5 \
+      --out experiments/found_size/runs/lunarlander_critic_off        (3 seeds)
+  (the LunarLander command, --seeds 5) --prune-critic off --lam 2.5e-5 --reg-end 0.6 \
+      --out experiments/found_size/runs/lunarlander_critic_off_regend
+  dspjax train --seeds 3 --prune-critic off --reg-end 0.6 --out experiments/found_size/runs/cartpole_critic_off_regend
+
+The greedy and sampled policies of a run are evaluated again by ``dspjax eval RUN [--policy sample]``
+(needs the run's checkpoint, which is not committed).
+
 Return as % of dense uses the dense seeds of ``runs/lunarlander/dense_dsp`` (same settings), with
 ``table.py``'s floor (−200) and its IQM and stratified-bootstrap interval.
 
@@ -31,8 +44,10 @@ import json
 import numpy as np
 from table import RUNS, iqm_interval, records, return_floor
 
-# LunarLander run directories and what the penalty did in them.
-STUDIES = {"lunarlander_lam": "to the end", "lunarlander_lam_regend": "off from 0.6"}
+# LunarLander run directories: what the penalty did in them, and whether the critic was pruned.
+STUDIES = {"lunarlander_lam": ("to the end", "pruned"), "lunarlander_lam_regend": ("off from 0.6", "pruned"),
+           "lunarlander_critic_off": ("to the end", "dense"),
+           "lunarlander_critic_off_regend": ("off from 0.6", "dense")}
 
 
 def study_members(study: str) -> list[dict]:
@@ -53,9 +68,16 @@ def row_cells(members: list[dict], floor: float, dense_mean: float) -> tuple:
     return pct, f"{iqm:.1f} [{lo:.1f}, {hi:.1f}]", sizes, f"{removed:.1f} %", stops
 
 
-def dense_mean_of(task: str) -> tuple[int, float]:
-    returns = [r["final_return"] for _, r in records(task)["dense"]]
+def dense_mean_of(task: str, key: str = "final_return") -> tuple[int, float]:
+    returns = [r[key] for _, r in records(task)["dense"]]
     return len(returns), float(np.mean(returns))
+
+
+def training_return_pct(members: list[dict], floor: float, dense_mean: float) -> str:
+    """Mean over seeds of the last training episodes' return (the sampled policy PPO trains), as %
+    of dense's, by seed."""
+    members = sorted(members, key=lambda r: r["seed"])
+    return ", ".join(f"{100.0 * (r['train_return_last'] - floor) / (dense_mean - floor):.0f}" for r in members)
 
 
 def main():
@@ -70,20 +92,24 @@ def main():
     print("## LunarLander-v3: the size against λ\n")
     if args.machine:
         print(f"Machine: {args.machine}.\n")
-    print(f"Dense return, mean over {seeds} seeds: {dense_mean:.1f}. PPO 2M steps, actor and "
-          "critic 256-256, every DSP hyperparameter at its default except those in the first two "
-          "columns.\n")
-    print("| λ | penalty | seeds | actor size per seed | actor neurons removed | return, % of dense: "
-          "IQM [95 % CI] | per seed | stopped by |")
-    print("|---|---|---|---|---|---|---|---|")
-    rows = {(2e-4, "to the end"): [r for _, r in records("lunarlander")["dsp"]]}
-    for study, penalty in STUDIES.items():
+    _, dense_training = dense_mean_of("lunarlander", "train_return_last")
+    print(f"Dense return, mean over {seeds} seeds: {dense_mean:.1f} (greedy evaluation, 20 episodes "
+          f"per seed); in the last training episodes (the sampled policy): {dense_training:.1f}. PPO "
+          "2M steps, actor and critic 256-256, every DSP hyperparameter at its default except those "
+          "in the first three columns.\n")
+    print("| critic | λ | penalty | seeds | actor size per seed | actor neurons removed | return, % of dense: "
+          "IQM [95 % CI] | per seed | training return (sampled), % of dense, per seed | stopped by |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    rows = {("pruned", 2e-4, "to the end"): [r for _, r in records("lunarlander")["dsp"]]}
+    for study, (penalty, critic) in STUDIES.items():
         for r in study_members(study):
-            rows.setdefault((float(r["grid_point"]["lam"]), penalty), []).append(r)
-    for (lam, penalty), members in sorted(rows.items(), key=lambda kv: (kv[0][1], -kv[0][0])):
+            rows.setdefault((critic, float(r["grid_point"]["lam"]), penalty), []).append(r)
+    for (critic, lam, penalty), members in sorted(rows.items(), key=lambda kv: (kv[0][0] == "dense", kv[0][2],
+                                                                                 -kv[0][1])):
         pct, iqm, sizes, removed, stops = row_cells(members, floor, dense_mean)
-        print(f"| {lam:g} | {penalty} | {len(members)} | {sizes} | {removed} | {iqm} | "
-              f"{', '.join(f'{p:.0f}' for p in pct)} | {stops} |")
+        print(f"| {critic} | {lam:g} | {penalty} | {len(members)} | {sizes} | {removed} | {iqm} | "
+              f"{', '.join(f'{p:.0f}' for p in pct)} | {training_return_pct(members, floor, dense_training)} | "
+              f"{stops} |")
     cartpole()
 
 
@@ -92,16 +118,19 @@ def cartpole():
     print("\n## CartPole-v1: the size against λ and optimiser steps per iteration\n")
     print(f"Dense return, mean over {seeds} seeds: {dense_mean:.1f}. PPO 500k steps, actor and "
           "critic 256-256.\n")
-    print("| optimiser steps per iteration | λ | seeds | actor size per seed | actor neurons removed | "
-          "return, % of dense: IQM [95 % CI] | stopped by |")
-    print("|---|---|---|---|---|---|---|")
-    rows = {(16, 2e-4): [r for _, r in records("cartpole")["dsp"]]}
-    for study, steps in (("cartpole_lam", 16), ("cartpole_u128", 128)):
+    print("| optimiser steps per iteration | λ | critic, penalty | seeds | actor size per seed | actor neurons "
+          "removed | return, % of dense: IQM [95 % CI] | stopped by |")
+    print("|---|---|---|---|---|---|---|---|")
+    default = "pruned, to the end"
+    rows = {(16, 2e-4, default): [r for _, r in records("cartpole")["dsp"]]}
+    for study, steps, variant in (("cartpole_lam", 16, default), ("cartpole_u128", 128, default),
+                                  ("cartpole_critic_off_regend", 16, "dense, off from 0.6")):
         for r in study_members(study):
-            rows.setdefault((steps, float(r["grid_point"]["lam"])), []).append(r)
-    for (steps, lam), members in sorted(rows.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
+            lam = float(r["grid_point"].get("lam", 2e-4))
+            rows.setdefault((steps, lam, variant), []).append(r)
+    for (steps, lam, variant), members in sorted(rows.items(), key=lambda kv: (kv[0][0], -kv[0][1], kv[0][2])):
         _, iqm, sizes, removed, stops = row_cells(members, return_floor("CartPole-v1"), dense_mean)
-        print(f"| {steps} | {lam:g} | {len(members)} | {sizes} | {removed} | {iqm} | {stops} |")
+        print(f"| {steps} | {lam:g} | {variant} | {len(members)} | {sizes} | {removed} | {iqm} | {stops} |")
 
 
 if __name__ == "__main__":
