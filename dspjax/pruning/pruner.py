@@ -175,9 +175,10 @@ class DSP:
         iteration = self.iteration(update)
         progress = iteration / self.num_iterations
         penalty, penalty_grads = jax.value_and_grad(self.penalty)(params, state, update)
-        # How hard the penalty pulls next to the task, per network: ||∇R|| / ||∇L_RL|| (§3).
-        grad_norms = {f"{n}_{kind}_grad_norm": optax.global_norm(self.layers(tree, n))
-                      for n in self.pruned for kind, tree in zip(GRADIENTS, (grads, penalty_grads))}
+        # How hard the penalty pulls next to the task, per network: ||∇L_RL|| and ||∇R|| (§3).
+        trees = dict(zip(GRADIENTS, (grads, penalty_grads)))
+        grad_norms = {name: optax.global_norm(self.layers(trees[kind], n))
+                      for name, n, kind in self._grad_norm_names()}
         grads = jax.tree.map(jnp.add, grads, penalty_grads)
 
         pruners = dict(state.pruners)
@@ -225,7 +226,11 @@ class DSP:
         """``step``'s ``info`` with every entry 0, for an iteration that takes no optimiser step
         (e.g. DQN before ``learning_starts``)."""
         zero = jnp.zeros((), jnp.float32)
-        return {"penalty": zero, **{f"{n}_{kind}_grad_norm": zero for n in self.pruned for kind in GRADIENTS}}
+        return {"penalty": zero, **{name: zero for name, _, _ in self._grad_norm_names()}}
+
+    def _grad_norm_names(self):
+        """``(info name, network, gradient kind)`` of every gradient norm ``step`` reports."""
+        return [(f"{n}_{kind}_grad_norm", n, kind) for n in self.pruned for kind in GRADIENTS]
 
     # -- masks and figures --------------------------------------------------------------------
     def param_mask(self, params, state: DSPState):

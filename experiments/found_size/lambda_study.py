@@ -44,6 +44,8 @@ import json
 import numpy as np
 from table import RUNS, iqm_interval, records, return_floor
 
+from dspjax.pruning import DSPHParams
+
 # LunarLander run directories: what the penalty did in them, and whether the critic was pruned.
 STUDIES = {"lunarlander_lam": ("to the end", "pruned"), "lunarlander_lam_regend": ("off from 0.6", "pruned"),
            "lunarlander_critic_off": ("to the end", "dense"),
@@ -122,11 +124,11 @@ def cartpole():
           "removed | return, % of dense: IQM [95 % CI] | stopped by |")
     print("|---|---|---|---|---|---|---|---|")
     default = "pruned, to the end"
-    rows = {(16, 2e-4, default): [r for _, r in records("cartpole")["dsp"]]}
+    rows = {(16, DSPHParams().lam, default): [r for _, r in records("cartpole")["dsp"]]}
     for study, steps, variant in (("cartpole_lam", 16, default), ("cartpole_u128", 128, default),
                                   ("cartpole_critic_off_regend", 16, "dense, off from 0.6")):
         for r in study_members(study):
-            lam = float(r["grid_point"].get("lam", 2e-4))
+            lam = float(r["grid_point"].get("lam", DSPHParams().lam))  # not varied: the default
             rows.setdefault((steps, lam, variant), []).append(r)
     for (steps, lam, variant), members in sorted(rows.items(), key=lambda kv: (kv[0][0], -kv[0][1], kv[0][2])):
         _, iqm, sizes, removed, stops = row_cells(members, return_floor("CartPole-v1"), dense_mean)
