@@ -274,7 +274,9 @@ def _resume_args(args):
     saved.out, saved.resume, saved.no_progress = str(run_dir), str(run_dir), args.no_progress
     for name in DISTRIBUTED_ARGS:
         setattr(saved, name, getattr(args, name))
-    saved.opt_hidden_sizes = tuple(saved.opt_hidden_sizes) if saved.opt_hidden_sizes else None
+    for name, value in vars(saved).items():  # JSON gave widths back as lists
+        if name.startswith("opt_") and isinstance(value, list):
+            setattr(saved, name, tuple(value))
     return saved, cfg
 
 

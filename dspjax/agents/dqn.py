@@ -47,7 +47,10 @@ DOUBLE_DQN_NAMES = ("off", "on")
 # reaches 475 on 10 of seeds 0-11 (experiments/dqn_cartpole/results.md), as many as the adaptive
 # schedule this was first tuned with (c_final 0.7, kept for that option), whose size came from a
 # floor of 32 neurons per layer.
-DQN_DSP = DSPHParams(lam=1e-4, beta=0.05, c_final=0.7, prune_start=0.2, prune_end=0.4, prune_every=125)
+# One optimiser step per iteration, so λ per iteration is λ per step; the penalty stays on to the
+# end of training (reg_end 1), as it was tuned.
+DQN_DSP = DSPHParams(lam=1e-4, beta=0.05, c_final=0.7, prune_start=0.2, prune_end=0.4, prune_every=125,
+                     reg_end=1.0)
 
 
 @dataclasses.dataclass(frozen=True)

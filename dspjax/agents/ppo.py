@@ -48,6 +48,7 @@ class PPOConfig:
     update_epochs: int = 4
     num_minibatches: int = 4
     hidden_sizes: tuple = (256, 256)
+    critic_hidden_sizes: tuple | None = None  # None: the actor's hidden_sizes
     activation: str = "tanh"
     anneal_lr: bool = True
     eval_episodes: int = 10
@@ -55,6 +56,11 @@ class PPOConfig:
     @property
     def num_iterations(self) -> int:
         return self.total_timesteps // (self.num_envs * self.num_steps)
+
+    @property
+    def critic_sizes(self) -> tuple:
+        """The critic's hidden widths (the actor's unless ``critic_hidden_sizes`` is set)."""
+        return tuple(self.critic_hidden_sizes or self.hidden_sizes)
 
     @property
     def minibatch_size(self) -> int:
@@ -72,8 +78,10 @@ class PPOConfig:
         if (self.num_envs * self.num_steps) % self.num_minibatches:
             raise ConfigError(f"num_minibatches={self.num_minibatches}: must divide num_envs * "
                               f"num_steps = {self.num_envs * self.num_steps}")
-        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
-            raise ConfigError(f"hidden_sizes={self.hidden_sizes}: must be one or more widths >= 1")
+        for name in ("hidden_sizes", "critic_hidden_sizes"):
+            sizes = getattr(self, name)
+            if (sizes is not None or name == "hidden_sizes") and (not sizes or min(sizes) < 1):
+                raise ConfigError(f"{name}={sizes}: must be one or more widths >= 1")
         if self.activation not in ACTIVATIONS:
             raise ConfigError(f"activation={self.activation!r}: must be one of {', '.join(ACTIVATIONS)}")
         config_vec_env(self, 1)
@@ -89,9 +97,9 @@ class PPOHParams:
     ent_coef: float = hparam(0.01, low=0.0, help="entropy bonus coefficient")
     vf_coef: float = hparam(0.5, low=0.0, help="value loss coefficient")
     max_grad_norm: float = hparam(0.5, low=0.0, low_open=True, help="global gradient-norm clip")
-    prune_critic: int = hparam(1, choices=PRUNE_CRITIC_NAMES,
-                               help="regularize and prune the critic too (off: only the deployed "
-                                    "actor is; the critic stays dense)")
+    prune_critic: int = hparam(0, choices=PRUNE_CRITIC_NAMES,
+                               help="regularize and prune the critic too (off, the default: only the "
+                                    "deployed actor is; the critic stays dense)")
     dsp: DSPHParams = struct.field(default_factory=DSPHParams)
 
     def validate(self) -> None:
@@ -142,14 +150,14 @@ def generalized_advantages(rewards, values, dones, truncated, final_values, last
 def actor_critic(config: PPOConfig, n_actions: int) -> dict:
     """The actor and critic MLPs by name (the actor's last layer starts small, as usual in PPO)."""
     return {"actor": MLP(config.hidden_sizes, n_actions, config.activation, output_scale=0.01),
-            "critic": MLP(config.hidden_sizes, 1, config.activation, output_scale=1.0)}
+            "critic": MLP(config.critic_sizes, 1, config.activation, output_scale=1.0)}
 
 
 def networks(config: PPOConfig) -> dict:
     """PPO's pruning declaration: actor and critic, each with its own mask (the actor first: it is
     the policy network)."""
-    return {name: MLP(config.hidden_sizes, 1, config.activation).chain((name, "params"))
-            for name in ("actor", "critic")}
+    return {name: MLP(sizes, 1, config.activation).chain((name, "params"))
+            for name, sizes in (("actor", config.hidden_sizes), ("critic", config.critic_sizes))}
 
 
 def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | None = None):

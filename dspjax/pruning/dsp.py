@@ -40,13 +40,15 @@ NO_PRUNING, STRUCTURED, UNSTRUCTURED = range(len(PRUNING_NAMES))
 @struct.dataclass
 class DSPHParams:
     """Sweepable DSP hyperparameters (each an array leaf; vmap over a population of them)."""
-    lam: float = hparam(2e-4, low=0.0, help="λ, strength of the group-sparse regularizer (§3)")
+    lam: float = hparam(3.2e-3, low=0.0,
+                        help="λ, strength of the group-sparse regularizer per training iteration: each of "
+                             "its U optimiser steps applies λ/U (§3)")
     delta: float = hparam(0.1, low=0.0, low_open=True, help="δ in α = 1 − s + δ (§3)")
     beta: float = hparam(0.1, low=0.0, high=1.0, low_open=True, help="EMA rate β of importance (§2)")
     reg_warmup: float = hparam(0.1, low=0.0, high=1.0, help="fraction of training over which λ_t ramps up (§3)")
-    reg_end: float = hparam(1.0, low=0.0, high=1.0, low_open=True,
-                            help="fraction of training from which λ_t = 0 (1: never; prune_end: no shrinking "
-                                 "once the mask is final; our option beyond §3)")
+    reg_end: float = hparam(0.6, low=0.0, high=1.0, low_open=True,
+                            help="fraction of training from which λ_t = 0 (default prune_end's 0.6: no "
+                                 "shrinking once the mask is final; 1: never; our option beyond §3)")
     importance: int = hparam(0, choices=IMPORTANCE_NAMES, help="importance measure (§2); none = plain group lasso, random = random structured baseline")
     penalty_form: int = hparam(LOSS, choices=PENALTY_FORMS, help="regularizer as a loss term or a proximal step (§3)")
     pruning: int = hparam(STRUCTURED, choices=PRUNING_NAMES, help="what is pruned: none (dense), neurons (structured), single weights (unstructured GMP, §7)")

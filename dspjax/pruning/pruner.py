@@ -161,10 +161,17 @@ class DSP:
         (``jnp.arange`` as a scan's ``xs``), not from the state (see the module docstring)."""
         return iteration * self.updates_per_iteration + step
 
+    def step_hp(self, name: str) -> DSPHParams:
+        """Network ``name``'s hyperparameters as one optimiser step applies them: ``λ`` divided
+        by ``updates_per_iteration`` (``λ`` is per iteration, see the module docstring)."""
+        hp = self.hp(name)
+        return hp.replace(lam=hp.lam / self.updates_per_iteration)
+
     def penalty(self, params, state: DSPState, update):
-        """``R(θ)`` (§3) at step ``update``, summed over the pruned networks (0 in proximal form)."""
+        """``R(θ)`` (§3) of one optimiser step ``update`` (with ``λ / updates_per_iteration``),
+        summed over the pruned networks (0 in proximal form)."""
         progress = self.iteration(update) / self.num_iterations
-        return sum((regularizer_loss(self.layers(params, n), state.pruners[n], self.hp(n), progress)
+        return sum((regularizer_loss(self.layers(params, n), state.pruners[n], self.step_hp(n), progress)
                     for n in self.pruned), jnp.zeros((), jnp.float32))
 
     def step(self, state: DSPState, params, grads, taps, update):
@@ -200,7 +207,7 @@ class DSP:
             eta = self.step_size(opt_state)
             for n in self.pruned:
                 params = with_chain_layers(params, self.networks[n], proximal_step(
-                    self.layers(params, n), pruners[n], self.hp(n), progress, eta))
+                    self.layers(params, n), pruners[n], self.step_hp(n), progress, eta))
 
         # Two conds: the outer one reads only ``update`` (one number for a whole population), so
         # it stays a branch under vmap; the inner one reads the window hyperparameters, which a

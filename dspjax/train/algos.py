@@ -104,6 +104,8 @@ ALGOS = {
                     Option("--num-steps", "num_steps", "int", "steps per env per rollout"),
                     Option("--epochs", "update_epochs", "int", "epochs over each rollout"),
                     Option("--minibatches", "num_minibatches", "int", "minibatches per epoch"),
+                    Option("--critic-hidden", "critic_hidden_sizes", "widths",
+                           "critic hidden widths (default: the actor's --hidden)"),
                 ), sampled_policy=ppo.sampled_policy),
     "dqn": Algo("dqn", dqn.DQNConfig, dqn.DQNHParams, dqn.make_train, dqn.networks, greedy_argmax,
                 COMMON_OPTIONS + (

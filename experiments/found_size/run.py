@@ -6,7 +6,11 @@ For each task, two phases, each one population in one compiled program:
    PPO's γ on LunarLander, are the task's): what size does DSP end at, and at what return?
 2. at the size DSP found (per seed: the alive neurons of each actor / Q layer), two baselines of
    METHOD.md §7: ``random`` structured pruning to the same neurons per layer (random scores, the
-   ``schedule`` threshold), and ``small`` — a dense network of that size trained from scratch.
+   ``schedule`` threshold), and ``small`` — a dense network of that size trained from scratch
+   (PPO: the actor at that size beside a full-width critic, as DSP's critic is not pruned).
+
+The runs of the previous PPO defaults (λ per optimiser step, the critic pruned, the penalty to the
+end of training) are kept in ``runs/<task>_critic_pruned`` (``lambda_study.py`` reads them).
 
 Run directories go to ``runs/<task>/<phase>``; a phase whose ``summary.json`` exists is not run
 again, and a phase stopped midway goes on from its last training checkpoint
@@ -111,6 +115,8 @@ def phase_two(task: str, seeds: int, sizes: dict[int, list[int]]) -> None:
         if done(out):
             continue
         small_config = dataclasses.replace(config, hidden_sizes=size)
+        if algo == "ppo":  # only the actor is pruned (prune_critic off): the critic keeps its width
+            small_config = dataclasses.replace(small_config, critic_hidden_sizes=config.critic_sizes)
         dense = set_hparam(base, "method", "dense")
         members = build_population(dense, {}, size_seeds)
         for m in members:

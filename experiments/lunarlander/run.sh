@@ -14,11 +14,12 @@ DSPJAX=${DSPJAX:-dspjax}
 SEEDS=${SEEDS:-3}
 PPO=(--env LunarLander-v3 --algo ppo --steps 2000000 --num-envs 8 --num-steps 256 --minibatches 32
      --gamma 0.999 --gae-lambda 0.98 --lr 3e-4 --eval-episodes 20 --seeds "$SEEDS" --no-progress)
-DSP=(--prune-critic off --importance output --threshold-rule schedule --k-final 0.09 --lam 2e-5
+# λ 2.56e-3 per iteration of 4 x 32 optimiser steps: 2e-5 per step, as these runs were made (dspjax 0.1)
+DSP=(--prune-critic off --importance output --threshold-rule schedule --k-final 0.09 --lam 2.56e-3
      --prune-start 0.05 --prune-end 0.35)
 rm -rf runs && mkdir -p runs
 
-$DSPJAX train "${PPO[@]}" "${DSP[@]}" --sweep method=dense,dsp --out runs/lam_to_end
+$DSPJAX train "${PPO[@]}" "${DSP[@]}" --reg-end 1 --sweep method=dense,dsp --out runs/lam_to_end
 $DSPJAX train "${PPO[@]}" "${DSP[@]}" --reg-end 0.35 --out runs/lam_off_after_pruning
 $DSPJAX train "${PPO[@]}" "${DSP[@]}" --method random --out runs/random
 

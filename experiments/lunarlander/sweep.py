@@ -28,6 +28,10 @@ SCHEDULE = THRESHOLD_NAMES.index("schedule")
 OUTPUT, TAYLOR = (IMPORTANCE_NAMES.index(n) for n in ("output", "taylor"))
 PROXIMAL = PENALTY_FORMS.index("proximal")
 WINDOWS = [(0.2, 0.6), (0.2, 0.8), (0.4, 0.6), (0.4, 0.8)]
+# The rounds were run with dspjax 0.1, whose λ was per optimiser step; 0.2's is per iteration of
+# STEPS = epochs x minibatches optimiser steps. λ below is written per step, as then, and
+# multiplied by STEPS when the population is built; the table prints it per step.
+STEPS = 4 * 32
 
 
 ROUNDS = {
@@ -100,10 +104,13 @@ def main():
     args = parser.parse_args()
     config = PPOConfig(env_id="LunarLander-v3", num_envs=8, num_steps=256, num_minibatches=32,
                        total_timesteps=args.steps, eval_episodes=10)
-    base = PPOHParams(gamma=0.999, gae_lambda=0.98, lr=3e-4,  # adaptive: the default rule then
-                      dsp=DSPHParams(threshold_rule=THRESHOLD_NAMES.index("adaptive")))
+    # dspjax 0.1's defaults then: the adaptive rule, λ 2e-4 per step, the penalty to the end
+    base = PPOHParams(gamma=0.999, gae_lambda=0.98, lr=3e-4, prune_critic=ON,
+                      dsp=DSPHParams(threshold_rule=THRESHOLD_NAMES.index("adaptive"), lam=2e-4 * STEPS,
+                                     reg_end=1.0))
     members, labels = [], []
     for label, sweep, seeds in ROUNDS[args.round]():
+        sweep = {k: [v * STEPS for v in vs] if k == "lam" else vs for k, vs in sweep.items()}
         for m in build_population(base, sweep, seeds):
             m.index = len(members)
             members.append(m)
@@ -125,7 +132,7 @@ def main():
         level = "–" if label == "dense" else (
             f"k {float(d.k_final):g}" if int(d.threshold_rule) == SCHEDULE else f"c {float(d.c_final):g}")
         window = "–" if label == "dense" else f"{float(d.prune_start):g}–{float(d.prune_end):g}"
-        lam = 0.0 if label == "dense" else float(d.lam)
+        lam = 0.0 if label == "dense" else float(d.lam) / STEPS
         print(f"| {label} | {window} | {lam:g} | {level} | {m.seed} | {result.eval_returns[i].mean():.1f} "
               f"| {train:.1f} | {int(result.metrics['actor_alive_neurons'][i, -1])} "
               f"| {int(result.metrics['critic_alive_neurons'][i, -1])} |")

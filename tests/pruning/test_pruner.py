@@ -228,6 +228,30 @@ def test_pruning_happens_on_the_last_update_of_a_pruning_iteration_only():
     assert alive[-1] == 2 + 1   # ceil(0.2 · 6) + ceil(0.2 · 5), the schedule's final size
 
 
+def test_lambda_is_per_iteration_each_of_its_steps_applies_lambda_over_the_steps():
+    """With U optimiser steps per iteration, a step's penalty is R(θ) at λ/U (§3): its value and
+    its gradient in the step are those of a one-step-per-iteration DSP at λ/U (NumPy: the penalty
+    gradient of the by-hand check above)."""
+    model, params, x = setup()
+    hp = DSPHParams(lam=0.2, beta=0.5, reg_warmup=0.0, reg_end=1.0)
+    per_step = DSP({"actor": ACTOR}, optax.sgd(0.1), hp.replace(lam=0.05), num_iterations=10)
+    per_iteration = DSP({"actor": ACTOR}, optax.sgd(0.1), hp, num_iterations=10, updates_per_iteration=4)
+    state = per_step.init(jax.random.PRNGKey(0), params)
+    _, grads, taps = per_step.value_and_grad(loss_of(model))(params, x)
+    want_params, _, want_info = per_step.step(state, params, grads, taps, update=3)
+    got_params, _, got_info = per_iteration.step(state, params, grads, taps, update=4 * 3 + 2)
+    np.testing.assert_allclose(got_info["penalty"], want_info["penalty"], rtol=1e-6)
+    np.testing.assert_allclose(got_info["actor_penalty_grad_norm"], want_info["actor_penalty_grad_norm"], rtol=1e-6)
+    for got, want in zip(jax.tree.leaves(got_params), jax.tree.leaves(want_params)):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8)
+    # and it is the NumPy penalty gradient at λ/U: λ·α·sqrt(|g|)·θ_g/||θ_g||, α from ones (s = 1)
+    layers = chain_layers(params, ACTOR)
+    alphas = [np.full(layer["kernel"].shape[1], 0.1) for layer in layers[:-1]]
+    pen = np_penalty_grad(layers, alphas, 0.05)
+    norm = np.sqrt(sum(np.sum(g[k] ** 2) for g in pen for k in ("kernel", "bias")))
+    np.testing.assert_allclose(got_info["actor_penalty_grad_norm"], norm, rtol=1e-4)
+
+
 def test_two_chains_get_independent_masks():
     model, params, x = setup()
     prune_actor = DSPHParams(threshold_rule=SCHEDULE, k_final=0.3, prune_start=0.0, prune_end=0.5,
