@@ -50,7 +50,7 @@ def _widths(text: str) -> tuple:
 
 
 OPTION_TYPES = {"int": _int, "workers": _int, "widths": _widths, "str": str}
-METAVARS = {"env_id": "ID", "env_config": "JSON_OR_FILE", "hidden_sizes": "W1,W2",
+METAVARS = {"env_id": "ID", "env_config": "JSON_OR_FILE", "hidden_sizes": "W1,W2", "critic_hidden_sizes": "W1,W2",
             "activation": "NAME"}
 
 
