@@ -152,7 +152,8 @@ def cartpole():
     for study, variant in CARTPOLE_STUDIES.items():
         for r in study_members(study):
             rows.setdefault((r["steps"], round(r["lam_per_step"], 12), variant, study), []).append(r)
-    for (steps, lam, variant, study), members in sorted(rows.items(), key=lambda kv: (kv[0][0], -kv[0][1], kv[0][2], kv[0][3])):
+    order = lambda kv: (kv[0][0], -kv[0][1], kv[0][2], kv[0][3])  # noqa: E731
+    for (steps, lam, variant, study), members in sorted(rows.items(), key=order):
         _, iqm, sizes, removed, stops = row_cells(members, return_floor("CartPole-v1"), dense_mean)
         print(f"| {steps} | {lam:.3g} ({lam * steps:.3g}) | {variant} | {study} | {len(members)} | {sizes} | "
               f"{removed} | {iqm} | {stops} |")
