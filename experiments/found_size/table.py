@@ -71,8 +71,10 @@ def task_table(task: str) -> list[str]:
              f"Dense return, mean over {len(by_method['dense'])} seeds: {dense_mean:.1f}; % of dense "
              f"is {_shifted('R', floor)} / {_shifted('R_dense', floor)}.\n",
              f"| method | seeds | {policy} size per seed | neurons removed | weights removed | "
-             "return, % of dense: IQM [95 % CI] | per seed | stopped by |",
-             "|---|---|---|---|---|---|---|---|"]
+             "return, % of dense: IQM [95 % CI] | per seed | last training episodes, % of dense, per seed "
+             "| stopped by |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    dense_training = np.mean([r["train_return_last"] for _, r in by_method["dense"]])
     for method in METHODS:
         rows = sorted(by_method.get(method, []), key=lambda sr: sr[1]["seed"])
         if not rows:
@@ -88,8 +90,14 @@ def task_table(task: str) -> list[str]:
             weights = np.mean([r[policy]["weights_removed"] for _, r in rows])
         stops = "; ".join("/".join(r[policy].get("stopped_by", ["?"])) for _, r in rows) \
             if method == "dsp" else ""
+        training = ", ".join(f"{100.0 * (r['train_return_last'] - floor) / (dense_training - floor):.0f}"
+                             for _, r in rows)
         lines.append(f"| {method} | {len(rows)} | {sizes} | {100 * neurons:.1f} % | {100 * weights:.2f} % | "
-                     f"{iqm:.1f} [{lo:.1f}, {hi:.1f}] | {', '.join(f'{p:.0f}' for p in pct)} | {stops} |")
+                     f"{iqm:.1f} [{lo:.1f}, {hi:.1f}] | {', '.join(f'{p:.0f}' for p in pct)} | {training} | "
+                     f"{stops} |")
+    missing = [m for m in ("random", "small") if m not in by_method]
+    if missing:
+        lines.append(f"\n{' and '.join(missing)} not run yet at DSP's size (`run.py` runs them next).")
     return lines + [""]
 
 
@@ -100,12 +108,17 @@ def main():
     args = parser.parse_args()
     print("# Does the default threshold rule find the size?\n")
     print("DSP's defaults against dense, random structured pruning to DSP's neuron count, and a "
-          "dense network of DSP's size trained from scratch (`small`). PPO: `DSPHParams` (`relative` "
-          "threshold, c_relative 0.05, λ 2e-4, Taylor importance, window 0.1–0.6 of training); DQN: "
-          "`DQN_DSP` (the same rule and importance; λ 1e-4, EMA rate 0.05, window 0.2–0.4, a pruning "
-          "step every 125 iterations). A task whose DSP members failed has no baselines at that size "
-          "(LunarLander: see `lambda_study.py`). `jax:highway-fast-v0` is dspjax's step-exact JAX port "
-          "of highway-env (docs/highway.md). From "
+          "dense network of DSP's size trained from scratch (`small`; PPO: its actor at that size "
+          "beside a full-width critic). PPO: dspjax 0.2's `DSPHParams` (`relative` threshold, "
+          "c_relative 0.05, λ 3.2e-3 per iteration, Taylor importance, window 0.1–0.6 of training, the "
+          "penalty off from 0.6) with the critic dense (`prune_critic` off); DQN: `DQN_DSP` (the same "
+          "rule and importance; λ 1e-4, EMA rate 0.05, window 0.2–0.4, a pruning step every 125 "
+          "iterations, the penalty to the end). The return is the greedy policy's over the final "
+          "evaluation episodes; the last training episodes' is the policy as trained (PPO: sampled "
+          "from the actor; DQN: ε-greedy). `jax:highway-fast-v0` is dspjax's step-exact JAX port of "
+          "highway-env (docs/highway.md). The runs of dspjax 0.1's PPO defaults (λ per optimiser step, "
+          "critic pruned, penalty to the end) are in `runs/<task>_critic_pruned`; `lambda_study.md` "
+          "compares them. From "
           f"`python experiments/found_size/run.py --tasks {args.tasks}` and "
           f"`python experiments/found_size/table.py --tasks {args.tasks}`.\n")
     if args.machine:
