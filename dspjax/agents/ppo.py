@@ -60,7 +60,7 @@ class PPOConfig:
     @property
     def critic_sizes(self) -> tuple:
         """The critic's hidden widths (the actor's unless ``critic_hidden_sizes`` is set)."""
-        return tuple(self.critic_hidden_sizes or self.hidden_sizes)
+        return tuple(self.hidden_sizes if self.critic_hidden_sizes is None else self.critic_hidden_sizes)
 
     @property
     def minibatch_size(self) -> int:
@@ -78,9 +78,8 @@ class PPOConfig:
         if (self.num_envs * self.num_steps) % self.num_minibatches:
             raise ConfigError(f"num_minibatches={self.num_minibatches}: must divide num_envs * "
                               f"num_steps = {self.num_envs * self.num_steps}")
-        for name in ("hidden_sizes", "critic_hidden_sizes"):
-            sizes = getattr(self, name)
-            if (sizes is not None or name == "hidden_sizes") and (not sizes or min(sizes) < 1):
+        for name, sizes in (("hidden_sizes", self.hidden_sizes), ("critic_hidden_sizes", self.critic_sizes)):
+            if not sizes or min(sizes) < 1:
                 raise ConfigError(f"{name}={sizes}: must be one or more widths >= 1")
         if self.activation not in ACTIVATIONS:
             raise ConfigError(f"activation={self.activation!r}: must be one of {', '.join(ACTIVATIONS)}")
