@@ -28,6 +28,7 @@ from dspjax.pruning.regularizer import (
     PROXIMAL,
     group_sparse_penalty,
     penalty_weights,
+    proximal_factors,
     proximal_group_shrink,
     regularization_strength,
 )
@@ -136,11 +137,20 @@ def mask_gradients(grads, params, state: PrunerState):
     return apply_param_mask(grads, pruner_param_mask(params, state))
 
 
+def _proximal_lam(hp: DSPHParams, progress):
+    lam_t = regularization_strength(hp.lam, progress, hp.reg_warmup, hp.reg_end)
+    return jnp.where(hp.penalty_form == PROXIMAL, lam_t, 0.0)
+
+
 def proximal_step(params, state: PrunerState, hp: DSPHParams, progress, step_size):
     """Group soft-threshold after an optimiser step with step size ``η`` (proximal form only)."""
-    lam_t = regularization_strength(hp.lam, progress, hp.reg_warmup, hp.reg_end)
-    lam_t = jnp.where(hp.penalty_form == PROXIMAL, lam_t, 0.0)
-    return proximal_group_shrink(params, _alphas(state, hp), lam_t, step_size)
+    return proximal_group_shrink(params, _alphas(state, hp), _proximal_lam(hp, progress), step_size)
+
+
+def proximal_step_factors(params, state: PrunerState, hp: DSPHParams, progress, step_size):
+    """``proximal_step``'s per-neuron factors (``regularizer.proximal_factors``): the step is
+    every parameter times the factors of the groups it is in."""
+    return proximal_factors(params, _alphas(state, hp), _proximal_lam(hp, progress), step_size)
 
 
 def is_pruning_iteration(iteration, num_iterations, hp: DSPHParams):

@@ -17,6 +17,9 @@ An agent declares its networks once — ``{name: DenseChain}`` in its parameter 
 5. on the last step of a pruning iteration, the threshold rule updates the masks (§4);
 6. every pruned parameter and its optimizer moments are set to exactly 0 (§4).
 
+Steps 1–2 are skipped (one ``lax.cond``) for a network that prunes nothing at λ 0: the dense
+baseline, or PPO's critic with ``prune_critic`` off.
+
 ``update`` is the index of the optimiser step in training, ``iteration · updates_per_iteration +
 k`` for the ``k``-th step of an iteration: the clock of ``λ_t`` and of the pruning window. It is an
 argument, not a counter in the state, so that under ``vmap`` it stays one number for the whole
@@ -32,6 +35,7 @@ every network or a dict of them by name (their pruning windows must agree).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 import jax
@@ -43,16 +47,18 @@ from dspjax.pruning import taps as _taps
 from dspjax.pruning.chain import DenseChain, chain_layers, output_jacobians, with_chain_layers
 from dspjax.pruning.compact import compression_stats
 from dspjax.pruning.dsp import (
+    NO_PRUNING,
+    PROXIMAL,
     DSPHParams,
     PrunerState,
     init_pruner,
     is_pruning_iteration,
     observe_importance,
-    proximal_step,
+    proximal_step_factors,
     prune_step,
-    pruner_param_mask,
     regularizer_loss,
 )
+from dspjax.pruning.groups import param_masks
 from dspjax.pruning.importance import batch_importance
 from dspjax.pruning.mask import apply_param_mask, mask_optimizer_state
 
@@ -66,6 +72,14 @@ def _samples_first(x):
 
 
 GRADIENTS = ("rl", "penalty")  # the gradients whose norms ``DSP.step`` reports
+
+
+def _idle(operand):
+    """The branch of a network with nothing to score or regularize (``DSP._scored``): the RL
+    gradient alone, the importance as it was."""
+    rl_grads, pruner = operand
+    zero = jnp.zeros((), jnp.float32)
+    return rl_grads, pruner, zero, zero
 
 
 @struct.dataclass
@@ -174,6 +188,33 @@ class DSP:
         return sum((regularizer_loss(self.layers(params, n), state.pruners[n], self.step_hp(n), progress)
                     for n in self.pruned), jnp.zeros((), jnp.float32))
 
+    def _scored(self, name: str):
+        """Whether network ``name`` has anything to score or regularize: it is pruned or its λ is
+        not 0. A network that is neither (the dense baseline, PPO's critic with ``prune_critic``
+        off) skips §2–§3 in a ``lax.cond``; its masks stay all ones. Under ``vmap`` this is one
+        branch wherever a population agrees on ``pruning`` and ``λ`` (those leaves are then not
+        batched), else a select that computes both."""
+        hp = self.hp(name)
+        return (hp.pruning != NO_PRUNING) | (hp.lam > 0)
+
+    def _regularize(self, name: str, layers, taps, progress):
+        """§2–§3 for network ``name`` as a ``lax.cond`` branch: ``(rl_grads, pruner) ->
+        (rl_grads + ∇R, pruner with the batch's importance, R, ||∇R||)``."""
+        hp = self.hp(name)
+        inputs, hiddens, hidden_grads = (_samples_first(x) for x in taps)
+
+        def regularize(operand):
+            rl_grads, pruner = operand
+            penalty, penalty_grads = jax.value_and_grad(regularizer_loss)(
+                layers, pruner, self.step_hp(name), progress)
+            scores = batch_importance(
+                hp.importance, layers, hiddens, hidden_grads,
+                lambda: output_jacobians(layers, inputs, self.networks[name].activation),
+                pruner.importance)
+            return (jax.tree.map(jnp.add, rl_grads, penalty_grads), observe_importance(pruner, hp, scores),
+                    penalty, optax.global_norm(penalty_grads))
+        return regularize
+
     def step(self, state: DSPState, params, grads, taps, update):
         """Optimiser step ``update`` with DSP (steps 1–6 of the module docstring); ``taps`` from
         ``value_and_grad``. Returns ``(params, state, info)``, ``info`` holding the penalty
@@ -181,51 +222,49 @@ class DSP:
         gradient and of the penalty's (``n_rl_grad_norm``, ``n_penalty_grad_norm``)."""
         iteration = self.iteration(update)
         progress = iteration / self.num_iterations
-        penalty, penalty_grads = jax.value_and_grad(self.penalty)(params, state, update)
-        # How hard the penalty pulls next to the task, per network: ||∇L_RL|| and ||∇R|| (§3).
-        trees = dict(zip(GRADIENTS, (grads, penalty_grads)))
-        grad_norms = {name: optax.global_norm(self.layers(trees[kind], n))
-                      for name, n, kind in self._grad_norm_names()}
-        grads = jax.tree.map(jnp.add, grads, penalty_grads)
-
-        pruners = dict(state.pruners)
+        penalty, grad_norms, pruners = jnp.zeros((), jnp.float32), {}, dict(state.pruners)
         for n in self.pruned:
-            layers, hp = self.layers(params, n), self.hp(n)
-            inputs, hiddens, hidden_grads = (_samples_first(x) for x in taps[n])
-            scores = batch_importance(
-                hp.importance, layers, hiddens, hidden_grads,
-                lambda layers=layers, inputs=inputs, n=n: output_jacobians(
-                    layers, inputs, self.networks[n].activation),
-                pruners[n].importance)
-            pruners[n] = observe_importance(pruners[n], hp, scores)
-        state = state.replace(pruners=pruners)
+            layers, rl_grads = self.layers(params, n), self.layers(grads, n)
+            # How hard the penalty pulls next to the task: ||∇L_RL|| and ||∇R|| (§3).
+            grad_norms[f"{n}_rl_grad_norm"] = optax.global_norm(rl_grads)
+            rl_grads, pruners[n], penalty_n, grad_norms[f"{n}_penalty_grad_norm"] = jax.lax.cond(
+                self._scored(n), self._regularize(n, layers, taps[n], progress), _idle,
+                (rl_grads, pruners[n]))
+            grads = with_chain_layers(grads, self.networks[n], rl_grads)
+            penalty = penalty + penalty_n
 
         grads = apply_param_mask(grads, self.param_mask(params, state))
         updates, opt_state = self.optimizer.update(grads, state.optimizer, params)
         params = optax.apply_updates(params, updates)
-        if self.step_size is not None:
+        # The proximal step's factors (§3; per neuron, so only small arrays cross the cond): the
+        # parameters are scaled by them together with the masking below.
+        shrink = {}
+        if self.step_size is not None and self.pruned:
             eta = self.step_size(opt_state)
-            for n in self.pruned:
-                params = with_chain_layers(params, self.networks[n], proximal_step(
-                    self.layers(params, n), pruners[n], self.step_hp(n), progress, eta))
+            shrink = jax.lax.cond(
+                functools.reduce(jnp.logical_or, [self.hp(n).penalty_form == PROXIMAL for n in self.pruned]),
+                lambda: {n: proximal_step_factors(self.layers(params, n), pruners[n], self.step_hp(n),
+                                                  progress, eta) for n in self.pruned},
+                lambda: {n: tuple(jnp.ones_like(i) for i in pruners[n].importance) for n in self.pruned})
 
         # Two conds: the outer one reads only ``update`` (one number for a whole population), so
         # it stays a branch under vmap; the inner one reads the window hyperparameters, which a
         # sweep batches (vmap turns it into a select), so it runs only on an iteration's last step.
+        # They carry only the masks and importance: a cond that carried the parameters and the
+        # optimizer's moments would copy them on every step (measured: slower than masking them).
         def prune_if_in_window(ps):
-            if not self.pruned:  # nothing declared: the optimizer step alone
-                return ps
             window = self.hp(self.pruned[0])
             return jax.lax.cond(
                 is_pruning_iteration(iteration, self.num_iterations, window),
                 lambda ps: {n: prune_step(self.layers(params, n), ps[n], self.hp(n), progress)
                             for n in self.pruned},
                 lambda ps: ps, ps)
-        last_update = (update + 1) % self.updates_per_iteration == 0
-        pruners = jax.lax.cond(last_update, prune_if_in_window, lambda ps: ps, pruners)
+        if self.pruned:  # nothing declared: the optimizer step alone
+            last_update = (update + 1) % self.updates_per_iteration == 0
+            pruners = jax.lax.cond(last_update, prune_if_in_window, lambda ps: ps, pruners)
         state = DSPState(opt_state, pruners)
         pmask = self.param_mask(params, state)
-        return (apply_param_mask(params, pmask),
+        return (apply_param_mask(params, self.param_mask(params, state, shrink) if shrink else pmask),
                 state.replace(optimizer=mask_optimizer_state(state.optimizer, pmask)),
                 {"penalty": penalty, **grad_norms})
 
@@ -240,13 +279,19 @@ class DSP:
         return [(f"{n}_{kind}_grad_norm", n, kind) for n in self.pruned for kind in GRADIENTS]
 
     # -- masks and figures --------------------------------------------------------------------
-    def param_mask(self, params, state: DSPState):
+    def param_mask(self, params, state: DSPState, neuron_factors=None):
         """Float 0/1 tree shaped like ``params``: 0 on every pruned parameter of every declared
-        network (``mask_of`` ones included), 1 elsewhere."""
+        network (``mask_of`` ones included), 1 elsewhere; with ``neuron_factors`` (per-neuron
+        arrays by network, e.g. the proximal step's), each network's entries also multiplied by
+        the factors of the neurons they connect."""
         mask = jax.tree.map(lambda x: jnp.ones(jnp.shape(x), jnp.float32), params)
         for n, chain in self.networks.items():
-            mask = with_chain_layers(mask, chain, pruner_param_mask(
-                self.layers(params, n), self._pruner(state, n)))
+            pruner = self._pruner(state, n)
+            neurons = pruner.neuron_masks
+            if neuron_factors and n in neuron_factors:
+                neurons = tuple(m.astype(jnp.float32) * f for m, f in zip(neurons, neuron_factors[n]))
+            mask = with_chain_layers(mask, chain, param_masks(self.layers(params, n), neurons,
+                                                              pruner.weight_masks))
         return mask
 
     def masked(self, tree, state: DSPState):

@@ -46,16 +46,23 @@ def group_sparse_penalty(params, alphas, lam_t):
     return lam_t * total
 
 
+def proximal_factors(params, alphas, lam_t, step_size):
+    """The group soft-threshold's factor ``max(0, 1 − η λ α sqrt(|g|) / ||g||)`` of every hidden
+    neuron's group (0 for a group already at 0), one ``(n_l,)`` array per hidden layer."""
+    factors = []
+    for a, norm, size in zip(alphas, group_norms(params), group_sizes(params)):
+        shrink = step_size * lam_t * a * jnp.sqrt(float(size)) / jnp.where(norm > 0, norm, 1.0)
+        factors.append(jnp.where(norm > 0, jnp.maximum(0.0, 1.0 - shrink), 0.0))
+    return tuple(factors)
+
+
 def proximal_group_shrink(params, alphas, lam_t, step_size):
     """Group soft-threshold ``g ← g · max(0, 1 − η λ α sqrt(|g|) / ||g||)`` for every group.
 
     Groups of consecutive layers overlap (``W_{l+1}`` belongs to layer ``l``'s groups by rows and
     to layer ``l+1``'s by columns); each parameter is scaled by the factor of every group it is in.
     """
-    factors = []
-    for a, norm, size in zip(alphas, group_norms(params), group_sizes(params)):
-        shrink = step_size * lam_t * a * jnp.sqrt(float(size)) / jnp.where(norm > 0, norm, 1.0)
-        factors.append(jnp.where(norm > 0, jnp.maximum(0.0, 1.0 - shrink), 0.0))
+    factors = proximal_factors(params, alphas, lam_t, step_size)
     out = []
     for l, layer in enumerate(params):
         kernel, bias = layer["kernel"], layer["bias"]

@@ -358,3 +358,48 @@ def test_with_nothing_declared_a_step_is_the_optimizer_step():
     assert taps == {} and float(info["penalty"]) == 0.0
     jax.tree.map(lambda n, p, g: np.testing.assert_allclose(n, p - 0.1 * g, rtol=1e-6, atol=1e-7),
                  new, params, jax.grad(loss_of(model))(params, x))
+
+
+def test_a_network_that_prunes_nothing_at_lambda_zero_takes_the_plain_optimizer_step():
+    """The dense baseline (``pruning`` none, λ 0) skips §2–§3 (``DSP._scored``): its step is the
+    optimizer's on the RL gradient, its importance and masks stay as they were, and it reports no
+    penalty; the RL gradient's norm is still reported (NumPy)."""
+    model, params, x = setup()
+    dense = DSPHParams(lam=0.0, pruning=0)
+    dsp = DSP({"actor": ACTOR}, optax.sgd(0.1), dense, num_iterations=10)
+    state = dsp.init(jax.random.PRNGKey(0), params)
+    _, grads, taps = dsp.value_and_grad(loss_of(model))(params, x)
+    new, new_state, info = dsp.step(state, params, grads, taps, update=3)
+    full = jax.grad(loss_of(model))(params, x)
+    jax.tree.map(lambda n, p, g: np.testing.assert_allclose(n, p - 0.1 * g, rtol=1e-6, atol=1e-7), new, params, full)
+    for got, before in zip(jax.tree.leaves(new_state.pruners), jax.tree.leaves(state.pruners)):
+        np.testing.assert_array_equal(got, before)
+    assert float(info["penalty"]) == 0.0 and float(info["actor_penalty_grad_norm"]) == 0.0
+    rl = np.sqrt(sum(np.sum(np.asarray(layer[k], np.float64) ** 2)
+                     for layer in chain_layers(full, ACTOR) for k in ("kernel", "bias")))
+    np.testing.assert_allclose(info["actor_rl_grad_norm"], rl, rtol=1e-5)   # ~60 float32 squares summed
+
+
+def test_a_population_mixing_dense_and_dsp_members_steps_each_as_alone():
+    """Under ``vmap`` with ``pruning`` batched, the skip of §2–§3 becomes a select: every member's
+    step, importance and masks are those it takes alone (a dense member beside a DSP member)."""
+    model, params, x = setup()
+    members = [DSPHParams(lam=0.0, pruning=0), DSPHParams(lam=0.1, reg_warmup=0.0, prune_every=1,
+                                                          prune_start=0.0, threshold_rule=SCHEDULE,
+                                                          k_final=0.5, min_alive=1)]
+
+    def steps(hp):
+        dsp = DSP({"actor": ACTOR}, optax.adam(1e-2), hp, num_iterations=4)
+        p, state = params, dsp.init(jax.random.PRNGKey(0), params)
+        for update in range(4):
+            _, grads, taps = dsp.value_and_grad(loss_of(model))(p, x)
+            p, state, _ = dsp.step(state, p, grads, taps, update)
+        return p, state.pruners
+
+    together = jax.jit(jax.vmap(steps))(jax.tree.map(lambda *v: jnp.stack([jnp.asarray(a) for a in v]), *members))
+    for i, hp in enumerate(members):
+        alone = jax.jit(steps)(hp)
+        for got, want in zip(jax.tree.leaves(together), jax.tree.leaves(alone)):
+            np.testing.assert_allclose(got[i], want, rtol=1e-5, atol=1e-7)   # float32, 4 Adam steps
+    first_layer = np.asarray(together[1]["actor"].neuron_masks[0])
+    assert first_layer[0].sum() == 6 and first_layer[1].sum() < 6   # the dense member pruned nothing
