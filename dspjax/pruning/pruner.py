@@ -74,6 +74,11 @@ def _samples_first(x):
 GRADIENTS = ("rl", "penalty")  # the gradients whose norms ``DSP.step`` reports
 
 
+def _grad_norm_name(network: str, kind: str) -> str:
+    """``info``'s name of the global norm of ``network``'s ``kind`` gradient (``GRADIENTS``)."""
+    return f"{network}_{kind}_grad_norm"
+
+
 def _idle(operand):
     """The branch of a network with nothing to score or regularize (``DSP._scored``): the RL
     gradient alone, the importance as it was."""
@@ -181,13 +186,6 @@ class DSP:
         hp = self.hp(name)
         return hp.replace(lam=hp.lam / self.updates_per_iteration)
 
-    def penalty(self, params, state: DSPState, update):
-        """``R(θ)`` (§3) of one optimiser step ``update`` (with ``λ / updates_per_iteration``),
-        summed over the pruned networks (0 in proximal form)."""
-        progress = self.iteration(update) / self.num_iterations
-        return sum((regularizer_loss(self.layers(params, n), state.pruners[n], self.step_hp(n), progress)
-                    for n in self.pruned), jnp.zeros((), jnp.float32))
-
     def _scored(self, name: str):
         """Whether network ``name`` has anything to score or regularize: it is pruned or its λ is
         not 0. A network that is neither (the dense baseline, PPO's critic with ``prune_critic``
@@ -226,8 +224,8 @@ class DSP:
         for n in self.pruned:
             layers, rl_grads = self.layers(params, n), self.layers(grads, n)
             # How hard the penalty pulls next to the task: ||∇L_RL|| and ||∇R|| (§3).
-            grad_norms[f"{n}_rl_grad_norm"] = optax.global_norm(rl_grads)
-            rl_grads, pruners[n], penalty_n, grad_norms[f"{n}_penalty_grad_norm"] = jax.lax.cond(
+            grad_norms[_grad_norm_name(n, "rl")] = optax.global_norm(rl_grads)
+            rl_grads, pruners[n], penalty_n, grad_norms[_grad_norm_name(n, "penalty")] = jax.lax.cond(
                 self._scored(n), self._regularize(n, layers, taps[n], progress), _idle,
                 (rl_grads, pruners[n]))
             grads = with_chain_layers(grads, self.networks[n], rl_grads)
@@ -272,11 +270,7 @@ class DSP:
         """``step``'s ``info`` with every entry 0, for an iteration that takes no optimiser step
         (e.g. DQN before ``learning_starts``)."""
         zero = jnp.zeros((), jnp.float32)
-        return {"penalty": zero, **{name: zero for name, _, _ in self._grad_norm_names()}}
-
-    def _grad_norm_names(self):
-        """``(info name, network, gradient kind)`` of every gradient norm ``step`` reports."""
-        return [(f"{n}_{kind}_grad_norm", n, kind) for n in self.pruned for kind in GRADIENTS]
+        return {"penalty": zero, **{_grad_norm_name(n, kind): zero for n in self.pruned for kind in GRADIENTS}}
 
     # -- masks and figures --------------------------------------------------------------------
     def param_mask(self, params, state: DSPState, neuron_factors=None):
