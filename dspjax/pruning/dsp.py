@@ -47,8 +47,8 @@ class DSPHParams:
     delta: float = hparam(0.1, low=0.0, low_open=True, help="δ in α = 1 − s + δ (§3)")
     beta: float = hparam(0.1, low=0.0, high=1.0, low_open=True, help="EMA rate β of importance (§2)")
     reg_warmup: float = hparam(0.1, low=0.0, high=1.0, help="fraction of training over which λ_t ramps up (§3)")
-    reg_end: float = hparam(0.6, low=0.0, high=1.0, low_open=True,
-                            help="fraction of training from which λ_t = 0 (default prune_end's 0.6: no "
+    reg_end: float = hparam(0.4, low=0.0, high=1.0, low_open=True,
+                            help="fraction of training from which λ_t = 0 (default prune_end's 0.4: no "
                                  "shrinking once the mask is final; 1: never; our option beyond §3)")
     importance: int = hparam(0, choices=IMPORTANCE_NAMES, help="importance measure (§2); none = plain group lasso, random = random structured baseline")
     penalty_form: int = hparam(LOSS, choices=PENALTY_FORMS, help="regularizer as a loss term or a proximal step (§3)")
@@ -64,7 +64,7 @@ class DSPHParams:
                                     "or group norm < τ_t · the layer's largest (relative_norm) (§4)")
     gmp_sparsity: float = hparam(0.96, low=0.0, high=1.0, high_open=True, help="final weight sparsity of unstructured GMP (§7)")
     prune_start: float = hparam(0.1, low=0.0, high=1.0, high_open=True, help="fraction of training where pruning starts (§4)")
-    prune_end: float = hparam(0.6, low=0.0, high=1.0, low_open=True, help="fraction of training where pruning ends (§4)")
+    prune_end: float = hparam(0.4, low=0.0, high=1.0, low_open=True, help="fraction of training where pruning ends (§4)")
     prune_every: int = hparam(5, low=1, integer=True, help="iterations between pruning steps (§4)")
     min_alive: int = hparam(4, low=1, integer=True, help="neurons per layer that always stay (§4)")
 

@@ -33,8 +33,9 @@ pruned) and λ per step scaled to LunarLander's 8x more optimiser steps per iter
       --out experiments/found_size/runs/lunarlander_critic_off_regend
   dspjax train --seeds 3 --prune-critic off --reg-end 0.6 --out experiments/found_size/runs/cartpole_critic_off_regend
 
-The last two are dspjax 0.2's defaults; ``run.py`` ran them again with 0.2 (``runs/lunarlander``,
-``runs/cartpole``), and their rows are in the tables too.
+The last two are dspjax 0.2's defaults; ``run.py`` ran them again with 0.2 (now
+``runs/lunarlander_window06``, ``runs/cartpole_window06``: dspjax 0.3 ends the window and the
+penalty at 0.4, and ``run.py`` writes ``runs/<task>`` anew), and their rows are in the tables too.
 
 The greedy and sampled policies of a run are evaluated again by ``dspjax eval RUN [--policy sample]``
 (needs the run's checkpoint, which is not committed).
@@ -57,10 +58,10 @@ from table import RUNS, iqm_interval, records, return_floor
 STUDIES = {"lunarlander_critic_pruned": ("to the end", "pruned"),
            "lunarlander_lam": ("to the end", "pruned"), "lunarlander_lam_regend": ("off from 0.6", "pruned"),
            "lunarlander_critic_off": ("to the end", "dense"),
-           "lunarlander_critic_off_regend": ("off from 0.6", "dense"), "lunarlander": ("off from 0.6", "dense")}
+           "lunarlander_critic_off_regend": ("off from 0.6", "dense"), "lunarlander_window06": ("off from 0.6", "dense")}
 CARTPOLE_STUDIES = {"cartpole_critic_pruned": "pruned, to the end", "cartpole_lam": "pruned, to the end",
                     "cartpole_u128": "pruned, to the end", "cartpole_critic_off_regend": "dense, off from 0.6",
-                    "cartpole": "dense, off from 0.6"}
+                    "cartpole_window06": "dense, off from 0.6"}
 
 
 def study_members(study: str) -> list[dict]:

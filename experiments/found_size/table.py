@@ -109,16 +109,16 @@ def main():
     print("# Does the default threshold rule find the size?\n")
     print("DSP's defaults against dense, random structured pruning to DSP's neuron count, and a "
           "dense network of DSP's size trained from scratch (`small`; PPO: its actor at that size "
-          "beside a full-width critic). PPO: dspjax 0.2's `DSPHParams` (`relative` threshold, "
-          "c_relative 0.05, λ 3.2e-3 per iteration, Taylor importance, window 0.1–0.6 of training, the "
-          "penalty off from 0.6) with the critic dense (`prune_critic` off); DQN: `DQN_DSP` (the same "
+          "beside a full-width critic). PPO: dspjax 0.3's `DSPHParams` (`relative` threshold, "
+          "c_relative 0.05, λ 3.2e-3 per iteration, Taylor importance, window 0.1–0.4 of training, the "
+          "penalty off from 0.4) with the critic dense (`prune_critic` off); DQN: `DQN_DSP` (the same "
           "rule and importance; λ 1e-4, EMA rate 0.05, window 0.2–0.4, a pruning step every 125 "
           "iterations, the penalty to the end). The return is the greedy policy's over the final "
           "evaluation episodes; the last training episodes' is the policy as trained (PPO: sampled "
           "from the actor; DQN: ε-greedy). `jax:highway-fast-v0` is dspjax's step-exact JAX port of "
           "highway-env (docs/highway.md). The runs of dspjax 0.1's PPO defaults (λ per optimiser step, "
-          "critic pruned, penalty to the end) are in `runs/<task>_critic_pruned`; `lambda_study.md` "
-          "compares them. From "
+          "critic pruned, penalty to the end) are in `runs/<task>_critic_pruned`, those of dspjax 0.2's "
+          "(window and penalty to 0.6) in `runs/<task>_window06`; `lambda_study.md` compares them. From "
           f"`python experiments/found_size/run.py --tasks {args.tasks}` and "
           f"`python experiments/found_size/table.py --tasks {args.tasks}`.\n")
     if args.machine:

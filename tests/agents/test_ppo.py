@@ -128,17 +128,18 @@ def test_unstructured_baseline_removes_weights_not_neurons():
 @pytest.mark.slow
 def test_the_default_job_finds_a_size_that_balances_the_pole():
     """The default job (500k steps, seeds 0-2 in one population, every default): the relative rule
-    stops by itself (no layer at the ``min_alive`` floor) with >= 90 % of the actor's neurons and
-    >= 96 % of its weights gone at a mean return >= 475 (95 % of CartPole's cap; README's
-    ``make train`` and ``experiments/found_size``: 500 on every seed, 12-17 neurons per layer, AMD
-    EPYC; returns vary by a few percent between CPUs), the critic is left whole, and the compact
-    policies act as the masked ones do."""
+    stops by itself (no layer at the ``min_alive`` floor) with >= 85 % of the actor's neurons and
+    >= 97 % of its weights gone at a mean return >= 475 (95 % of CartPole's cap), the critic is
+    left whole, and the compact policies act as the masked ones do. Measured (``make train``,
+    ``experiments/found_size``, AMD EPYC): 500 on every seed, 17-28 neurons per layer, 90.2-92.8 %
+    of the neurons and 98.8-99.3 % of the weights removed; the bounds leave room for other CPUs,
+    whose float rounding moves the trajectory and so the size a few neurons either way."""
     config = PPOConfig()
     members = build_population(PPOHParams(), {}, (0, 1, 2))
     result = run_population(make_train, config, members, progress=False)
     assert float(np.mean(result.eval_returns)) >= 475.0, result.eval_returns.mean(1)
-    assert np.all(result.metrics["actor_neurons_removed"][:, -1] >= 0.90)
-    assert np.all(result.metrics["actor_weights_removed"][:, -1] >= 0.96)
+    assert np.all(result.metrics["actor_neurons_removed"][:, -1] >= 0.85)
+    assert np.all(result.metrics["actor_weights_removed"][:, -1] >= 0.97)
     assert np.all(result.metrics["critic_neurons_removed"][:, -1] == 0.0)
     floored = np.stack([result.metrics[f"actor_floored_layer{l}"][:, -1] for l in range(2)])
     assert not floored.any(), floored

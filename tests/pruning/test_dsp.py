@@ -103,7 +103,7 @@ def test_regularizer_loss_matches_numpy(importance, progress, make_mlp):
     rng = np.random.default_rng(1)
     params = make_mlp(rng, SIZES)
     state = pruner(rng, params)
-    hp = DSPHParams(lam=0.3, delta=0.2, reg_warmup=0.1, importance=importance)
+    hp = DSPHParams(lam=0.3, delta=0.2, reg_warmup=0.1, reg_end=1.0, importance=importance)
     lam_t = 0.3 * min(progress / 0.1, 1.0)
     expected = lam_t * np_penalty(params, np_alphas(state, 0.2, importance))
     np.testing.assert_allclose(regularizer_loss(params, state, hp, progress), expected, rtol=1e-5, atol=1e-8)
@@ -117,7 +117,7 @@ def test_regularizer_loss_gradient_is_finite_with_pruned_zero_groups(make_mlp):
     params = make_mlp(rng, SIZES)
     state = pruner(rng, params, alive_fraction=0.4)
     params = apply_masks({"actor": params}, optax.sgd(0.1).init({"actor": params}), {"actor": state})[0]["actor"]
-    grad = jax.grad(regularizer_loss)(params, state, DSPHParams(lam=1.0), 0.5)
+    grad = jax.grad(regularizer_loss)(params, state, DSPHParams(lam=1.0, reg_end=1.0), 0.5)
     for leaf in jax.tree.leaves(grad):
         assert np.all(np.isfinite(leaf))
     assert any(np.any(np.asarray(leaf) != 0) for leaf in jax.tree.leaves(grad))
@@ -127,7 +127,7 @@ def test_proximal_step(make_mlp):
     rng = np.random.default_rng(3)
     params = make_mlp(rng, (3, 6, 2))  # one hidden layer: the groups do not overlap
     state = pruner(rng, params)
-    hp = DSPHParams(lam=0.5, delta=0.1, reg_warmup=0.0, penalty_form=PROXIMAL)
+    hp = DSPHParams(lam=0.5, delta=0.1, reg_warmup=0.0, reg_end=1.0, penalty_form=PROXIMAL)
     eta = 0.2
     out = proximal_step(params, state, hp, 0.5, eta)
     (alpha,) = np_alphas(state, 0.1, TAYLOR)
@@ -216,7 +216,7 @@ def test_masked_training_stays_exactly_compact(make_mlp):
 
     def loss(p):
         return (jnp.mean(chain_apply(p["actor"], x)[0] ** 2)
-                + regularizer_loss(p["actor"], state, DSPHParams(lam=0.01), 0.5))
+                + regularizer_loss(p["actor"], state, DSPHParams(lam=0.01, reg_end=1.0), 0.5))
 
     for _ in range(3):
         grads = jax.grad(loss)(params)
@@ -373,7 +373,7 @@ def test_prune_step_vmaps_over_a_population_of_hparams(make_mlp):
     assert len(alive) >= 4
 
 
-@pytest.mark.parametrize("progress", [0.02, 0.5])
+@pytest.mark.parametrize("progress", [0.02, 0.3])
 def test_regularizer_loss_vmaps_over_a_population_of_hparams(progress, make_mlp):
     rng = np.random.default_rng(13)
     params = make_mlp(rng, SIZES)
