@@ -210,7 +210,7 @@ class DSP:
                 lambda: output_jacobians(layers, inputs, self.networks[name].activation),
                 pruner.importance)
             return (jax.tree.map(jnp.add, rl_grads, penalty_grads), observe_importance(pruner, hp, scores),
-                    penalty, optax.global_norm(penalty_grads))
+                    penalty, optax.tree.norm(penalty_grads))
         return regularize
 
     def step(self, state: DSPState, params, grads, taps, update):
@@ -224,7 +224,7 @@ class DSP:
         for n in self.pruned:
             layers, rl_grads = self.layers(params, n), self.layers(grads, n)
             # How hard the penalty pulls next to the task: ||∇L_RL|| and ||∇R|| (§3).
-            grad_norms[_grad_norm_name(n, "rl")] = optax.global_norm(rl_grads)
+            grad_norms[_grad_norm_name(n, "rl")] = optax.tree.norm(rl_grads)
             rl_grads, pruners[n], penalty_n, grad_norms[_grad_norm_name(n, "penalty")] = jax.lax.cond(
                 self._scored(n), self._regularize(n, layers, taps[n], progress), _idle,
                 (rl_grads, pruners[n]))

@@ -58,7 +58,8 @@ from table import RUNS, iqm_interval, records, return_floor
 STUDIES = {"lunarlander_critic_pruned": ("to the end", "pruned"),
            "lunarlander_lam": ("to the end", "pruned"), "lunarlander_lam_regend": ("off from 0.6", "pruned"),
            "lunarlander_critic_off": ("to the end", "dense"),
-           "lunarlander_critic_off_regend": ("off from 0.6", "dense"), "lunarlander_window06": ("off from 0.6", "dense")}
+           "lunarlander_critic_off_regend": ("off from 0.6", "dense"),
+           "lunarlander_window06": ("off from 0.6", "dense")}
 CARTPOLE_STUDIES = {"cartpole_critic_pruned": "pruned, to the end", "cartpole_lam": "pruned, to the end",
                     "cartpole_u128": "pruned, to the end", "cartpole_critic_off_regend": "dense, off from 0.6",
                     "cartpole_window06": "dense, off from 0.6"}
