@@ -5,7 +5,8 @@ optimiser step, the critic was pruned and the penalty stayed on to the end of tr
 defaults (``runs/<task>_critic_pruned``, made by ``run.py`` then) LunarLander's actor went to the
 floor and failed. The commands below are written for dspjax 0.2 (λ per iteration: each of an
 iteration's U optimiser steps applies λ/U, U = epochs x minibatches) and reproduce the same runs:
-the 0.1 per-step λ times U, and the 0.1 defaults spelt out. The table gives λ per optimiser step
+the 0.1 per-step λ times U, and the 0.1 defaults spelt out (with dspjax 0.3, add ``--prune-end 0.6``,
+the pruning window all of these runs had, to every command). The table gives λ per optimiser step
 (what every one of these runs applied) and per iteration. 3 seeds each, one population per command:
 
   LL="dspjax train --env LunarLander-v3 --steps 2000000 --num-envs 8 --num-steps 256 --minibatches 32 \
@@ -34,8 +35,9 @@ pruned) and λ per step scaled to LunarLander's 8x more optimiser steps per iter
   dspjax train --seeds 3 --prune-critic off --reg-end 0.6 --out experiments/found_size/runs/cartpole_critic_off_regend
 
 The last two are dspjax 0.2's defaults; ``run.py`` ran them again with 0.2 (now
-``runs/lunarlander_window06``, ``runs/cartpole_window06``: dspjax 0.3 ends the window and the
-penalty at 0.4, and ``run.py`` writes ``runs/<task>`` anew), and their rows are in the tables too.
+``runs/lunarlander_window06``, ``runs/cartpole_window06``). dspjax 0.3 ends the window and the
+penalty at 0.4; ``run.py`` with 0.3 made ``runs/lunarlander`` and ``runs/cartpole`` (5 seeds each, the
+``dsp`` members of their ``dense_dsp``), and their rows ("off from 0.4") close the tables.
 
 The greedy and sampled policies of a run are evaluated again by ``dspjax eval RUN [--policy sample]``
 (needs the run's checkpoint, which is not committed).
@@ -59,10 +61,10 @@ STUDIES = {"lunarlander_critic_pruned": ("to the end", "pruned"),
            "lunarlander_lam": ("to the end", "pruned"), "lunarlander_lam_regend": ("off from 0.6", "pruned"),
            "lunarlander_critic_off": ("to the end", "dense"),
            "lunarlander_critic_off_regend": ("off from 0.6", "dense"),
-           "lunarlander_window06": ("off from 0.6", "dense")}
+           "lunarlander_window06": ("off from 0.6", "dense"), "lunarlander": ("off from 0.4", "dense")}
 CARTPOLE_STUDIES = {"cartpole_critic_pruned": "pruned, to the end", "cartpole_lam": "pruned, to the end",
                     "cartpole_u128": "pruned, to the end", "cartpole_critic_off_regend": "dense, off from 0.6",
-                    "cartpole_window06": "dense, off from 0.6"}
+                    "cartpole_window06": "dense, off from 0.6", "cartpole": "dense, off from 0.4"}
 
 
 def study_members(study: str) -> list[dict]:
@@ -123,7 +125,8 @@ def main():
           f"per seed); in the last training episodes (the sampled policy): {dense_training:.1f}. PPO "
           "2M steps, actor and critic 256-256; every DSP hyperparameter but those in the first three "
           "columns at its default (the same in dspjax 0.1 and 0.2: the relative rule, Taylor "
-          "importance, window 0.1–0.6 of training).\n")
+          "importance, window 0.1–0.6 of training; the \"off from 0.4\" run has dspjax 0.3's window "
+          "0.1–0.4).\n")
     print("| critic | λ per step (per iteration) | penalty | run | seeds | actor size per seed | actor neurons "
           "removed | return, % of dense: IQM [95 % CI] | per seed | training return (sampled), % of dense, "
           "per seed | stopped by |")
