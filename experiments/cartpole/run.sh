@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # DSP against the baselines of METHOD.md §7 on gymnax CartPole-v1, PPO, 500k steps, 3 seeds each.
 # The rule is pinned to adaptive, the default when these results were made (now: relative), and so
-# are the other defaults of then (dspjax 0.1): the critic pruned too and the penalty on to the end
+# are the other defaults of then (dspjax 0.1): the critic pruned too, the penalty on to the end, the window 0.1–0.6
 # (λ's default 3.2e-3 per iteration of 16 optimiser steps is 0.1's 2e-4 per step).
 # Usage (from the repository root): bash experiments/cartpole/run.sh   [about 10 min on 2 CPU cores]
 # Writes runs/ (run directories; checkpoints are not committed) and results.md.
@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 DSPJAX=${DSPJAX:-dspjax}
 SEEDS=${SEEDS:-3}
 rm -rf runs && mkdir -p runs
-THEN=(--prune-critic on --reg-end 1)
+THEN=(--prune-critic on --reg-end 1 --prune-end 0.6)
 
 # 1. DSP, the dense baseline and plain group lasso (importance = none). One program per method:
 #    members that differ in a discrete choice would run every branch of its lax.switch (vmap turns

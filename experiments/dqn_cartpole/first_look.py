@@ -17,7 +17,8 @@ from dspjax.train.population import set_hparam
 config = DQNConfig(total_timesteps=200_000, buffer_size=10_000, target_update_every=50,
                    hidden_sizes=(256, 256))
 BEFORE = DQNHParams(lr=2.5e-4, gamma=0.99, eps_fraction=0.5, lr_decay=0.0, tau=1.0,
-                    dsp=DSPHParams(threshold_rule=THRESHOLD_NAMES.index("adaptive")))  # the default rule then
+                    dsp=DSPHParams(threshold_rule=THRESHOLD_NAMES.index("adaptive"),  # the defaults then (0.1)
+                                   prune_end=0.6, reg_end=1.0))
 train = jax.jit(make_train(config))
 print(f"# DQN on {config.env_id}, {config.total_timesteps:,} steps, hidden {config.hidden_sizes}, seed 0\n")
 print("| method | greedy return (10 episodes) | Q-network neurons alive | weights removed |")

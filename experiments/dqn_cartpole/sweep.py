@@ -200,7 +200,8 @@ BEFORE_CONFIG = dict(num_envs=8, total_timesteps=200_000, buffer_size=10_000, ba
 def before_hparams() -> DQNHParams:
     return DQNHParams(lr=2.5e-4, gamma=0.99, eps_start=1.0, eps_end=0.05, eps_fraction=0.5,
                       double_dqn=1, max_grad_norm=10.0, lr_decay=0.0, tau=1.0,
-                      dsp=DSPHParams(threshold_rule=THRESHOLD_NAMES.index("adaptive")))  # the default then
+                      dsp=DSPHParams(threshold_rule=THRESHOLD_NAMES.index("adaptive"),  # the defaults then (0.1)
+                                     prune_end=0.6, reg_end=1.0))
 
 
 def build(spec) -> tuple[DQNConfig, list[Member]]:

@@ -47,9 +47,11 @@ def main():
                        batch_size=32, train_every=1, target_update_every=50,
                        hidden_sizes=(256, 256), eval_episodes=10)
     # Pinned in full: this experiment predates DQN's CartPole-tuned defaults (soft target updates,
-    # lr decay, DQN_DSP), and its results came from a hard target copy and DSPHParams' defaults.
+    # lr decay, DQN_DSP), and its results came from a hard target copy and DSPHParams' defaults of
+    # then (dspjax 0.1: the adaptive rule, the penalty to the end; the groups set the window).
     base = DQNHParams(lr=5e-4, gamma=0.8, eps_start=1.0, eps_end=0.05, eps_fraction=0.7,
-                      lr_decay=0.0, tau=1.0, dsp=DSPHParams())
+                      lr_decay=0.0, tau=1.0,
+                      dsp=DSPHParams(threshold_rule=THRESHOLD_NAMES.index("adaptive"), reg_end=1.0))
     members, labels = [], []
     for label, sweep in GROUPS:
         for m in build_population(base, sweep, range(args.seeds)):

@@ -104,10 +104,11 @@ def main():
     args = parser.parse_args()
     config = PPOConfig(env_id="LunarLander-v3", num_envs=8, num_steps=256, num_minibatches=32,
                        total_timesteps=args.steps, eval_episodes=10)
-    # dspjax 0.1's defaults then: the adaptive rule, λ 2e-4 per step, the penalty to the end
+    # dspjax 0.1's defaults then: the adaptive rule, λ 2e-4 per step, the penalty to the end, the
+    # window 0.1–0.6 where a group does not set its own
     base = PPOHParams(gamma=0.999, gae_lambda=0.98, lr=3e-4, prune_critic=ON,
                       dsp=DSPHParams(threshold_rule=THRESHOLD_NAMES.index("adaptive"), lam=2e-4 * STEPS,
-                                     reg_end=1.0))
+                                     reg_end=1.0, prune_end=0.6))
     members, labels = [], []
     for label, sweep, seeds in ROUNDS[args.round]():
         sweep = {k: [v * STEPS for v in vs] if k == "lam" else vs for k, vs in sweep.items()}
