@@ -40,8 +40,8 @@ def test_a_methods_preset_wins_over_the_other_values_it_defines():
 
 
 def test_a_bad_member_is_refused_before_anything_compiles():
-    with pytest.raises(ConfigError, match="prune_start=0.7 must be < prune_end=0.6"):
-        build_population(PPOHParams(), {"prune_start": [0.1, 0.7]}, seeds=[0])
+    with pytest.raises(ConfigError, match="prune_start=0.5 must be < prune_end=0.4"):
+        build_population(PPOHParams(), {"prune_start": [0.1, 0.5]}, seeds=[0])
 
 
 def test_shared_leaves_stay_unmapped_and_varying_ones_are_batched():
