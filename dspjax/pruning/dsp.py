@@ -27,6 +27,7 @@ from dspjax.pruning.regularizer import (
     PENALTY_FORMS,
     PROXIMAL,
     group_sparse_penalty,
+    penalty_on,
     penalty_weights,
     proximal_factors,
     proximal_group_shrink,
@@ -165,6 +166,16 @@ def is_pruning_iteration(iteration, num_iterations, hp: DSPHParams):
     # an ulp below a window end on the iteration grid (e.g. 10 / 100 < 0.1): allow for rounding.
     tol = 1e-6
     return ((iteration % hp.prune_every) == 0) & (t >= hp.prune_start - tol) & (t <= hp.prune_end + tol)
+
+
+def needs_scores(hp: DSPHParams, progress):
+    """Whether a network needs its importance and the penalty's gradient at training fraction
+    ``progress``: it prunes and the pruning window has not closed, or its penalty is on (λ > 0
+    before ``reg_end``). Past both, the masks are final and ``λ_t`` is 0, so nothing reads the
+    importance again and the penalty's gradient is 0 (§2–§4)."""
+    tol = 1e-6  # as ``is_pruning_iteration``'s: the last pruning iteration is in the window
+    prunes = (hp.pruning != NO_PRUNING) & (progress <= hp.prune_end + tol)
+    return prunes | ((hp.lam > 0) & penalty_on(progress, hp.reg_end))
 
 
 def prune_step(params, state: PrunerState, hp: DSPHParams, progress) -> PrunerState:

@@ -17,8 +17,9 @@ An agent declares its networks once — ``{name: DenseChain}`` in its parameter 
 5. on the last step of a pruning iteration, the threshold rule updates the masks (§4);
 6. every pruned parameter and its optimizer moments are set to exactly 0 (§4).
 
-Steps 1–2 are skipped (one ``lax.cond``) for a network that prunes nothing at λ 0: the dense
-baseline, or PPO's critic with ``prune_critic`` off.
+Steps 1–2 are skipped (one ``lax.cond``) for a network with nothing to score: one that prunes
+nothing at λ 0 (the dense baseline, PPO's critic with ``prune_critic`` off), and every network once
+its pruning window has closed and its penalty is off.
 
 ``update`` is the index of the optimiser step in training, ``iteration · updates_per_iteration +
 k`` for the ``k``-th step of an iteration: the clock of ``λ_t`` and of the pruning window. It is an
@@ -47,12 +48,12 @@ from dspjax.pruning import taps as _taps
 from dspjax.pruning.chain import DenseChain, chain_layers, output_jacobians, with_chain_layers
 from dspjax.pruning.compact import compression_stats
 from dspjax.pruning.dsp import (
-    NO_PRUNING,
     PROXIMAL,
     DSPHParams,
     PrunerState,
     init_pruner,
     is_pruning_iteration,
+    needs_scores,
     observe_importance,
     proximal_step_factors,
     prune_step,
@@ -186,14 +187,15 @@ class DSP:
         hp = self.hp(name)
         return hp.replace(lam=hp.lam / self.updates_per_iteration)
 
-    def _scored(self, name: str):
-        """Whether network ``name`` has anything to score or regularize: it is pruned or its λ is
-        not 0. A network that is neither (the dense baseline, PPO's critic with ``prune_critic``
-        off) skips §2–§3 in a ``lax.cond``; its masks stay all ones. Under ``vmap`` this is one
-        branch wherever a population agrees on ``pruning`` and ``λ`` (those leaves are then not
-        batched), else a select that computes both."""
-        hp = self.hp(name)
-        return (hp.pruning != NO_PRUNING) | (hp.lam > 0)
+    def _scored(self, name: str, progress):
+        """Whether network ``name`` has anything to score or regularize at ``progress``
+        (``needs_scores``: it prunes and the window is open, or its penalty is on). A network
+        that has not (the dense baseline, PPO's critic with ``prune_critic`` off, every network
+        once its window and penalty are over: 60 % of a default PPO run) skips §2–§3 in a
+        ``lax.cond``; its importance stays as it was. Under ``vmap`` this is one branch wherever a
+        population agrees on ``pruning``, ``λ``, ``prune_end`` and ``reg_end`` (those leaves are
+        then not batched), else a select that computes both."""
+        return needs_scores(self.hp(name), progress)
 
     def _regularize(self, name: str, layers, taps, progress):
         """§2–§3 for network ``name`` as a ``lax.cond`` branch: ``(rl_grads, pruner) ->
@@ -226,7 +228,7 @@ class DSP:
             # How hard the penalty pulls next to the task: ||∇L_RL|| and ||∇R|| (§3).
             grad_norms[_grad_norm_name(n, "rl")] = optax.tree.norm(rl_grads)
             rl_grads, pruners[n], penalty_n, grad_norms[_grad_norm_name(n, "penalty")] = jax.lax.cond(
-                self._scored(n), self._regularize(n, layers, taps[n], progress), _idle,
+                self._scored(n, progress), self._regularize(n, layers, taps[n], progress), _idle,
                 (rl_grads, pruners[n]))
             grads = with_chain_layers(grads, self.networks[n], rl_grads)
             penalty = penalty + penalty_n

@@ -23,12 +23,17 @@ PENALTY_FORMS = ("loss", "proximal")
 LOSS, PROXIMAL = range(len(PENALTY_FORMS))
 
 
+def penalty_on(progress, reg_end):
+    """Whether the penalty is on at training fraction ``progress``: before ``reg_end``, or always
+    for ``reg_end = 1``."""
+    return (progress < reg_end) | (reg_end >= 1.0)
+
+
 def regularization_strength(lam, progress, reg_warmup, reg_end=1.0):
     """``λ_t``: linear ramp from 0 at progress 0 to ``λ`` at progress ``reg_warmup``, and 0 from
     progress ``reg_end`` on (``reg_end = 1``: never switched off)."""
     ramp = jnp.where(reg_warmup > 0, progress / jnp.maximum(reg_warmup, 1e-12), 1.0)
-    on = (progress < reg_end) | (reg_end >= 1.0)
-    return jnp.where(on, lam * jnp.clip(ramp, 0.0, 1.0), 0.0)
+    return jnp.where(penalty_on(progress, reg_end), lam * jnp.clip(ramp, 0.0, 1.0), 0.0)
 
 
 def penalty_weights(scores, neuron_masks, delta, importance_kind):

@@ -380,6 +380,31 @@ def test_a_network_that_prunes_nothing_at_lambda_zero_takes_the_plain_optimizer_
     np.testing.assert_allclose(info["actor_rl_grad_norm"], rl, rtol=1e-5)   # 83 float32 squares summed: ≤ 83 ulp ≈ 5e-6
 
 
+@pytest.mark.parametrize("update,reg_end,scored", [
+    (4, 0.5, True),    # progress 0.4: the last pruning iteration of the window 0.1–0.4
+    (5, 0.6, True),    # window closed, penalty still on: α reads the importance
+    (5, 0.5, False),   # window closed, penalty off: nothing reads the importance again
+    (9, 1.0, True),    # reg_end 1: the penalty is never off
+])
+def test_a_network_is_scored_while_its_window_is_open_or_its_penalty_on(update, reg_end, scored):
+    """``needs_scores``: past the pruning window with the penalty off, a step is the optimizer's
+    on the RL gradient alone and the importance stays (NumPy); before, it moves."""
+    model, params, x = setup()
+    hp = DSPHParams(lam=0.5, reg_warmup=0.0, prune_start=0.1, prune_end=0.4, reg_end=reg_end)
+    dsp = DSP({"actor": ACTOR}, optax.sgd(0.1), hp, num_iterations=10)
+    state = dsp.init(jax.random.PRNGKey(0), params)
+    _, grads, taps = dsp.value_and_grad(loss_of(model))(params, x)
+    new, new_state, info = dsp.step(state, params, grads, taps, update=update)
+    moved = [not np.array_equal(a, b) for a, b in zip(new_state.pruners["actor"].importance,
+                                                       state.pruners["actor"].importance)]
+    assert all(moved) if scored else not any(moved)
+    assert (float(info["penalty"]) > 0.0) == (update / 10 < reg_end or reg_end >= 1.0)
+    if not scored:
+        full = jax.grad(loss_of(model))(params, x)
+        jax.tree.map(lambda n, p, g: np.testing.assert_allclose(n, p - 0.1 * g, rtol=1e-6, atol=1e-7),
+                     new, params, full)
+
+
 def test_a_population_mixing_dense_and_dsp_members_steps_each_as_alone():
     """Under ``vmap`` with ``pruning`` batched, the skip of §2–§3 becomes a select: every member's
     step, importance and masks are those it takes alone (a dense member beside a DSP member)."""
