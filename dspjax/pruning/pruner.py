@@ -14,8 +14,9 @@ An agent declares its networks once — ``{name: DenseChain}`` in its parameter 
 2. the importance EMA takes this batch's scores (§2; Taylor from ``taps``);
 3. gradients of pruned parameters are zeroed; the optimizer steps;
 4. the proximal group soft-threshold (§3, proximal form);
-5. on the last step of a pruning iteration, the threshold rule updates the masks (§4);
-6. every pruned parameter and its optimizer moments are set to exactly 0 (§4).
+5. on the last step of a pruning iteration, the threshold rule updates the masks (§4) and the
+   optimizer's moments of every pruned parameter are set to exactly 0 (step 3 keeps them there);
+6. every pruned parameter is set to exactly 0 (§4).
 
 Steps 1–2 are skipped (one ``lax.cond``) for a network with nothing to score: one that prunes
 nothing at λ 0 (the dense baseline, PPO's critic with ``prune_critic`` off), and every network once
@@ -250,22 +251,26 @@ class DSP:
         # Two conds: the outer one reads only ``update`` (one number for a whole population), so
         # it stays a branch under vmap; the inner one reads the window hyperparameters, which a
         # sweep batches (vmap turns it into a select), so it runs only on an iteration's last step.
-        # They carry only the masks and importance: a cond that carried the parameters and the
-        # optimizer's moments would copy them on every step (measured: slower than masking them).
-        def prune_if_in_window(ps):
+        # The pruning step zeroes the optimizer's moments of what it removes (§4, step 6); on the
+        # other steps they need no masking: a pruned parameter's gradient is masked to 0 (step 3),
+        # and an optimizer's moments of a parameter whose gradient stays 0 stay 0 (SGD, momentum,
+        # Adam, AdamW, RMSProp). The parameters are masked on every step whatever the optimizer.
+        def prune_if_in_window(operand):
+            def prune(operand):
+                pruners, opt_state = operand
+                pruners = {n: prune_step(self.layers(params, n), pruners[n], self.hp(n), progress)
+                           for n in self.pruned}
+                mask = self.param_mask(params, DSPState(opt_state, pruners))
+                return pruners, mask_optimizer_state(opt_state, mask)
             window = self.hp(self.pruned[0])
-            return jax.lax.cond(
-                is_pruning_iteration(iteration, self.num_iterations, window),
-                lambda ps: {n: prune_step(self.layers(params, n), ps[n], self.hp(n), progress)
-                            for n in self.pruned},
-                lambda ps: ps, ps)
+            return jax.lax.cond(is_pruning_iteration(iteration, self.num_iterations, window),
+                                prune, lambda operand: operand, operand)
         if self.pruned:  # nothing declared: the optimizer step alone
             last_update = (update + 1) % self.updates_per_iteration == 0
-            pruners = jax.lax.cond(last_update, prune_if_in_window, lambda ps: ps, pruners)
+            pruners, opt_state = jax.lax.cond(last_update, prune_if_in_window, lambda operand: operand,
+                                              (pruners, opt_state))
         state = DSPState(opt_state, pruners)
-        pmask = self.param_mask(params, state)
-        return (apply_param_mask(params, self.param_mask(params, state, shrink) if shrink else pmask),
-                state.replace(optimizer=mask_optimizer_state(state.optimizer, pmask)),
+        return (apply_param_mask(params, self.param_mask(params, state, shrink or None)), state,
                 {"penalty": penalty, **grad_norms})
 
     def no_step_info(self) -> dict:
