@@ -251,7 +251,7 @@ class DSP:
         # Two conds: the outer one reads only ``update`` (one number for a whole population), so
         # it stays a branch under vmap; the inner one reads the window hyperparameters, which a
         # sweep batches (vmap turns it into a select), so it runs only on an iteration's last step.
-        # The pruning step zeroes the optimizer's moments of what it removes (§4, step 6); on the
+        # The pruning step zeroes the optimizer's moments of what it removes (§4, step 5); on the
         # other steps they need no masking: a pruned parameter's gradient is masked to 0 (step 3),
         # and an optimizer's moments of a parameter whose gradient stays 0 stay 0 (SGD, momentum,
         # Adam, AdamW, RMSProp). The parameters are masked on every step whatever the optimizer.
