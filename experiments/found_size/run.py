@@ -9,8 +9,10 @@ For each task, two phases, each one population in one compiled program:
    ``schedule`` threshold), and ``small`` — a dense network of that size trained from scratch
    (PPO: the actor at that size beside a full-width critic, as DSP's critic is not pruned).
 
-The runs of the previous PPO defaults (λ per optimiser step, the critic pruned, the penalty to the
-end of training) are kept in ``runs/<task>_critic_pruned`` (``lambda_study.py`` reads them).
+The runs of dspjax 0.1's PPO defaults (λ per optimiser step, the critic pruned, the penalty to the
+end of training) are kept in ``runs/<task>_critic_pruned``, those of 0.2's (window and penalty to
+0.6 of training) in ``runs/<task>_window06`` (``lambda_study.py`` reads both). ``highway_jax``'s
+runs are 0.1's: DQN's defaults did not change since.
 
 Run directories go to ``runs/<task>/<phase>``; a phase whose ``summary.json`` exists is not run
 again, and a phase stopped midway goes on from its last training checkpoint
