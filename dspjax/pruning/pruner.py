@@ -237,40 +237,54 @@ class DSP:
         grads = apply_param_mask(grads, self.param_mask(params, state))
         updates, opt_state = self.optimizer.update(grads, state.optimizer, params)
         params = optax.apply_updates(params, updates)
-        # The proximal step's factors (§3; per neuron, so only small arrays cross the cond): the
-        # parameters are scaled by them together with the masking below.
-        shrink = {}
-        if self.step_size is not None and self.pruned:
-            eta = self.step_size(opt_state)
-            shrink = jax.lax.cond(
-                functools.reduce(jnp.logical_or, [self.hp(n).penalty_form == PROXIMAL for n in self.pruned]),
-                lambda: {n: proximal_step_factors(self.layers(params, n), pruners[n], self.step_hp(n),
-                                                  progress, eta) for n in self.pruned},
-                lambda: {n: tuple(jnp.ones_like(i) for i in pruners[n].importance) for n in self.pruned})
+        if not self.pruned:  # nothing declared: the optimizer step alone
+            return params, state.replace(optimizer=opt_state), {"penalty": penalty}
+        ones = {n: tuple(jnp.ones_like(i) for i in pruners[n].importance) for n in self.pruned}
+        proximal = functools.reduce(jnp.logical_or, [self.hp(n).penalty_form == PROXIMAL for n in self.pruned]) \
+            if self.step_size is not None else False  # no step size: the proximal form is not used
 
-        # Two conds: the outer one reads only ``update`` (one number for a whole population), so
-        # it stays a branch under vmap; the inner one reads the window hyperparameters, which a
-        # sweep batches (vmap turns it into a select), so it runs only on an iteration's last step.
+        def proximal_factors(pruners, opt_state):
+            """The proximal step's factors (§3), per neuron: the parameters are scaled by them
+            together with their masking below."""
+            eta = self.step_size(opt_state)
+            return {n: proximal_step_factors(self.layers(params, n), pruners[n], self.step_hp(n),
+                                             progress, eta) for n in self.pruned}
+
         # The pruning step zeroes the optimizer's moments of what it removes (§4, step 5); on the
         # other steps they need no masking: a pruned parameter's gradient is masked to 0 (step 3),
         # and an optimizer's moments of a parameter whose gradient stays 0 stay 0 (SGD, momentum,
         # Adam, AdamW, RMSProp). The parameters are masked on every step whatever the optimizer.
+        def prune(operand):
+            pruners, opt_state = operand
+            pruners = {n: prune_step(self.layers(params, n), pruners[n], self.hp(n), progress)
+                       for n in self.pruned}
+            return pruners, mask_optimizer_state(opt_state, self.param_mask(params, DSPState(opt_state, pruners)))
+
         def prune_if_in_window(operand):
-            def prune(operand):
-                pruners, opt_state = operand
-                pruners = {n: prune_step(self.layers(params, n), pruners[n], self.hp(n), progress)
-                           for n in self.pruned}
-                mask = self.param_mask(params, DSPState(opt_state, pruners))
-                return pruners, mask_optimizer_state(opt_state, mask)
             window = self.hp(self.pruned[0])
             return jax.lax.cond(is_pruning_iteration(iteration, self.num_iterations, window),
                                 prune, lambda operand: operand, operand)
-        if self.pruned:  # nothing declared: the optimizer step alone
-            last_update = (update + 1) % self.updates_per_iteration == 0
+
+        # Steps 4–5 in one cond that most steps skip (a cond costs a few per cent of a step on a
+        # CPU): taken on an iteration's last step, and on every step where a network is in
+        # proximal form. Inside, the proximal factors in a cond of their own, and two nested conds
+        # for pruning: the outer one reads only ``update`` (one number for a whole population), so
+        # it stays a branch under vmap; the inner one reads the window hyperparameters, which a
+        # sweep batches (vmap turns it into a select), so it runs only on an iteration's last step.
+        last_update = (update + 1) % self.updates_per_iteration == 0
+
+        def after_update(operand):
+            pruners, opt_state = operand
+            shrink = ones if self.step_size is None else jax.lax.cond(
+                proximal, proximal_factors, lambda *_: ones, pruners, opt_state)
             pruners, opt_state = jax.lax.cond(last_update, prune_if_in_window, lambda operand: operand,
                                               (pruners, opt_state))
+            return pruners, opt_state, shrink
+
+        pruners, opt_state, shrink = jax.lax.cond(
+            last_update | proximal, after_update, lambda operand: (*operand, ones), (pruners, opt_state))
         state = DSPState(opt_state, pruners)
-        return (apply_param_mask(params, self.param_mask(params, state, shrink or None)), state,
+        return (apply_param_mask(params, self.param_mask(params, state, shrink)), state,
                 {"penalty": penalty, **grad_norms})
 
     def no_step_info(self) -> dict:
