@@ -1,7 +1,8 @@
 """Compaction and compression figures (METHOD.md §5, §6).
 
 ``compact`` physically removes pruned neurons: ``W'_l = W_l[alive_{l-1}][:, alive_l]``,
-``b'_l = b_l[alive_l]``. Its outputs equal the masked network's within 1e-6 (float32).
+``b'_l = b_l[alive_l]``. Its outputs equal the masked network's to float32 rounding (the same
+nonzero products, summed in another order).
 ``compression_stats`` is jittable, so the figures can be logged over training.
 """
 

@@ -154,6 +154,12 @@ def proximal_step_factors(params, state: PrunerState, hp: DSPHParams, progress, 
     return proximal_factors(params, _alphas(state, hp), _proximal_lam(hp, progress), step_size)
 
 
+# Training progress is float32; under jit XLA computes ``iteration / num_iterations`` as
+# ``iteration * (1 / num_iterations)``, which can land an ulp below a window end on the iteration
+# grid (e.g. 10 / 100 < 0.1): window ends are compared with this allowance for rounding.
+WINDOW_TOL = 1e-6
+
+
 def is_pruning_iteration(iteration, num_iterations, hp: DSPHParams):
     """True every ``prune_every`` iterations while training progress is in the window (§4).
 
@@ -162,10 +168,8 @@ def is_pruning_iteration(iteration, num_iterations, hp: DSPHParams):
     would turn that branch into a select running a pruning step (GMP's sorts included) on every
     iteration, 13x slower. ``prune_step`` leaves a dense member's masks as they are."""
     t = iteration / num_iterations
-    # t is float32; under jit XLA computes it as iteration * (1 / num_iterations), which can land
-    # an ulp below a window end on the iteration grid (e.g. 10 / 100 < 0.1): allow for rounding.
-    tol = 1e-6
-    return ((iteration % hp.prune_every) == 0) & (t >= hp.prune_start - tol) & (t <= hp.prune_end + tol)
+    in_window = (t >= hp.prune_start - WINDOW_TOL) & (t <= hp.prune_end + WINDOW_TOL)
+    return ((iteration % hp.prune_every) == 0) & in_window
 
 
 def needs_scores(hp: DSPHParams, progress):
@@ -173,8 +177,7 @@ def needs_scores(hp: DSPHParams, progress):
     ``progress``: it prunes and the pruning window has not closed, or its penalty is on (λ > 0
     before ``reg_end``). Past both, the masks are final and ``λ_t`` is 0, so nothing reads the
     importance again and the penalty's gradient is 0 (§2–§4)."""
-    tol = 1e-6  # as ``is_pruning_iteration``'s: the last pruning iteration is in the window
-    prunes = (hp.pruning != NO_PRUNING) & (progress <= hp.prune_end + tol)
+    prunes = (hp.pruning != NO_PRUNING) & (progress <= hp.prune_end + WINDOW_TOL)
     return prunes | ((hp.lam > 0) & penalty_on(progress, hp.reg_end))
 
 

@@ -133,8 +133,8 @@ def test_the_default_job_finds_a_size_that_balances_the_pole():
     left whole, and the compact policies act as the masked ones do. Measured with dspjax 0.3
     (``make train``: 25-25, 14-22, 20-20; ``experiments/found_size``, 5 seeds: 16-27 per layer; AMD
     EPYC): 500 on every seed, 90.2-93.0 % of the neurons and 98.8-99.3 % of the weights removed;
-    the bounds leave room for other CPUs,
-    whose float rounding moves the trajectory and so the size a few neurons either way."""
+    the bounds leave room for other CPUs, whose float rounding moves the trajectory and so the
+    size a few neurons either way."""
     config = PPOConfig()
     members = build_population(PPOHParams(), {}, (0, 1, 2))
     result = run_population(make_train, config, members, progress=False)

@@ -57,6 +57,13 @@ def loss_of(model):
     return loss
 
 
+def assert_sgd_step(new, params, grads, lr):
+    """``new`` is the plain SGD step ``params − lr · grads``, leaf by leaf (float32: a product and a
+    difference, a few ulp of the parameters)."""
+    jax.tree.map(lambda n, p, g: np.testing.assert_allclose(n, p - lr * g, rtol=1e-6, atol=1e-7),
+                 new, params, grads)
+
+
 def np_backward(layers, x):
     """NumPy float64: hiddens and ∂L/∂h of L = 0.5 · mean_batch ||f(x)||² for a tanh chain."""
     layers = [{k: np.asarray(v, np.float64) for k, v in layer.items()} for layer in layers]
@@ -356,8 +363,7 @@ def test_with_nothing_declared_a_step_is_the_optimizer_step():
     loss, grads, taps = dsp.value_and_grad(loss_of(model))(params, x)
     new, _, info = dsp.step(state, params, grads, taps, 0)
     assert taps == {} and float(info["penalty"]) == 0.0
-    jax.tree.map(lambda n, p, g: np.testing.assert_allclose(n, p - 0.1 * g, rtol=1e-6, atol=1e-7),
-                 new, params, jax.grad(loss_of(model))(params, x))
+    assert_sgd_step(new, params, jax.grad(loss_of(model))(params, x), 0.1)
 
 
 def test_a_network_that_prunes_nothing_at_lambda_zero_takes_the_plain_optimizer_step():
@@ -371,7 +377,7 @@ def test_a_network_that_prunes_nothing_at_lambda_zero_takes_the_plain_optimizer_
     _, grads, taps = dsp.value_and_grad(loss_of(model))(params, x)
     new, new_state, info = dsp.step(state, params, grads, taps, update=3)
     full = jax.grad(loss_of(model))(params, x)
-    jax.tree.map(lambda n, p, g: np.testing.assert_allclose(n, p - 0.1 * g, rtol=1e-6, atol=1e-7), new, params, full)
+    assert_sgd_step(new, params, full, 0.1)
     for got, before in zip(jax.tree.leaves(new_state.pruners), jax.tree.leaves(state.pruners)):
         np.testing.assert_array_equal(got, before)
     assert float(info["penalty"]) == 0.0 and float(info["actor_penalty_grad_norm"]) == 0.0
@@ -400,9 +406,7 @@ def test_a_network_is_scored_while_its_window_is_open_or_its_penalty_on(update, 
     assert all(moved) if scored else not any(moved)
     assert (float(info["penalty"]) > 0.0) == (update / 10 < reg_end or reg_end >= 1.0)
     if not scored:
-        full = jax.grad(loss_of(model))(params, x)
-        jax.tree.map(lambda n, p, g: np.testing.assert_allclose(n, p - 0.1 * g, rtol=1e-6, atol=1e-7),
-                     new, params, full)
+        assert_sgd_step(new, params, jax.grad(loss_of(model))(params, x), 0.1)
 
 
 def test_a_population_mixing_dense_and_dsp_members_steps_each_as_alone():
