@@ -9,7 +9,10 @@ CartPole-v1, one member:
 - ``dsp``: the method with its defaults.
 
 Each row is compiled once, warmed up, then timed in alternating repeats (plain, dense, dsp, plain,
-...), so a noisy neighbour slows every row alike; the ratios use each row's median.
+...), so a noisy neighbour slows every row alike. The headline ratios are the medians of the
+per-repeat ratios (each repeat's row over the same repeat's plain row: a slow stretch of the machine
+cancels out); the ratio of the rows' median times and the interquartile range of the per-repeat
+ratios are reported beside them.
 
 Usage: python benchmarks/dsp_cost.py [--iterations 40] [--repeats 5] [--out FILE]
 """
@@ -67,17 +70,18 @@ def main():
             jax.block_until_ready(program(key, hp))
             times[name].append(time.perf_counter() - t0)
     median = {name: statistics.median(t) for name, t in times.items()}
-    result = {
-        "machine": machine(), "config": vars(args),
-        "seconds": times, "median_s": median,
-        "dsp_over_plain": median["dsp"] / median["plain"],
-        "dense_over_plain": median["dense"] / median["plain"],
-        "dsp_over_dense": median["dsp"] / median["dense"],
-    }
+    result = {"machine": machine(), "config": vars(args), "seconds": times, "median_s": median}
     print(f"machine: {result['machine']}; {args.iterations} PPO iterations (256x256, CartPole-v1), "
-          f"median of {args.repeats} alternating repeats")
-    for name in rows:
-        print(f"  {name:6s} {median[name]:.3f} s  ({median[name] / median['plain']:.3f}x plain)")
+          f"{args.repeats} alternating repeats")
+    for a, b in (("dsp", "plain"), ("dense", "plain"), ("dsp", "dense")):
+        paired = [x / y for x, y in zip(times[a], times[b])]
+        q1, q2, q3 = statistics.quantiles(paired, n=4) if len(paired) > 1 else paired * 3
+        result[f"{a}_over_{b}"] = statistics.median(paired)
+        result[f"{a}_over_{b}_iqr"] = [q1, q3]
+        result[f"{a}_over_{b}_of_medians"] = median[a] / median[b]
+        print(f"  {a:5s} / {b:5s}: {statistics.median(paired):.3f}x (per-repeat ratios, IQR "
+              f"{q1:.3f}-{q3:.3f}; ratio of median times {median[a] / median[b]:.3f}x)")
+    print("  median times: " + ", ".join(f"{name} {median[name]:.3f} s" for name in rows))
     if args.out:
         with open(args.out, "w") as f:
             json.dump(result, f, indent=2)

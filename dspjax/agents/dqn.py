@@ -92,7 +92,10 @@ class DQNConfig:
             raise ConfigError(f"hidden_sizes={self.hidden_sizes}: must be one or more widths >= 1")
         if self.activation not in ACTIVATIONS:
             raise ConfigError(f"activation={self.activation!r}: must be one of {', '.join(ACTIVATIONS)}")
-        config_vec_env(self, 1)
+        space = config_vec_env(self, 1).action_space
+        if not space.is_discrete:
+            raise ConfigError(f"env={self.env_id!r}: DQN needs discrete actions, and its actions are "
+                              f"{space}; use --algo ppo for box actions")
 
 
 @struct.dataclass
@@ -191,7 +194,7 @@ def make_train(config: DQNConfig, progress_callback=None):
     """Returns ``train(key, hparams) -> (final DQNState, per-iteration metrics, eval returns)``."""
     config.validate()
     env = config_vec_env(config, config.num_envs)
-    q_network = MLP(config.hidden_sizes, env.num_actions, config.activation)
+    q_network = MLP(config.hidden_sizes, env.action_space.n, config.activation)
     n_iter = config.num_iterations
     start_iteration = config.learning_starts // config.num_envs
 
@@ -239,7 +242,7 @@ def make_train(config: DQNConfig, progress_callback=None):
         progress = iteration / n_iter
         key, k_explore, k_action, k_env, k_batch = jax.random.split(state.key, 5)
         greedy = jnp.argmax(q_values(state.params, state.obs), -1)
-        random_action = jax.random.randint(k_action, greedy.shape, 0, env.num_actions)
+        random_action = jax.random.randint(k_action, greedy.shape, 0, env.action_space.n)
         explore = jax.random.uniform(k_explore, greedy.shape) < epsilon(hp, progress)
         action = jnp.where(explore, random_action, greedy)
         next_obs, env_state, reward, terminated, truncated, info = env.step(k_env, state.env_state,

@@ -13,6 +13,7 @@ from dspjax.envs.env_config import override_env_config, parse_env_config
 from dspjax.envs.evaluate import evaluate_policy
 from dspjax.envs.gymnax_env import GymnaxVecEnv, VecEnvState, gymnax_env_ids
 from dspjax.envs.highway_vec_env import JAX_PREFIX, HighwayVecEnv, jax_highway_env_ids
+from dspjax.envs.spaces import ActionSpace
 from dspjax.envs.host_env import (
     GYMNASIUM_PREFIX,
     HostEnvError,
@@ -60,15 +61,15 @@ def with_env_id(config, env_id: str | None):
     """``config`` on environment ``env_id`` instead of its own (``dspjax eval --env``: a policy
     trained on ``jax:highway-fast-v0`` evaluated on highway-env's own ``highway-fast-v0``, or the
     other way round). Refused (ConfigError) unless both have the same observation size and number
-    of actions; ``config`` when None."""
+    action space; ``config`` when None."""
     if env_id is None or env_id == config.env_id:
         return config
     old = make_vec_env(config.env_id, 1, config.env_config, 0)  # probes only; steps nothing
     new = make_vec_env(env_id, 1, config.env_config, 0)
-    if (new.observation_size, new.num_actions) != (old.observation_size, old.num_actions):
+    if (new.observation_size, new.action_space) != (old.observation_size, old.action_space):
         raise ConfigError(f"env={env_id!r}: its observations ({new.observation_size} numbers) and "
-                          f"actions ({new.num_actions}) must be those of the run's {config.env_id} "
-                          f"({old.observation_size}, {old.num_actions})")
+                          f"actions ({new.action_space}) must be those of the run's {config.env_id} "
+                          f"({old.observation_size}, {old.action_space})")
     return dataclasses.replace(config, env_id=env_id)
 
 
@@ -78,7 +79,7 @@ def known_env_ids() -> tuple[str, ...]:
     return gymnax_env_ids() + jax_highway_env_ids()
 
 
-__all__ = ["ConfigError", "GymnaxVecEnv", "HighwayVecEnv", "HostEnvError", "HostVecEnv", "VecEnvState",
+__all__ = ["ActionSpace", "ConfigError", "GymnaxVecEnv", "HighwayVecEnv", "HostEnvError", "HostVecEnv", "VecEnvState",
            "close_host_envs", "config_vec_env", "evaluate_policy", "gymnax_env_ids",
            "known_env_ids", "make_vec_env", "override_env_config", "parse_env_config", "take_host_error",
            "with_env_config", "with_env_id"]

@@ -9,16 +9,17 @@ import math
 import jax
 import jax.numpy as jnp
 
+from dspjax.envs.spaces import ActionSpace
 from dspjax.envs.vec_env import VecEnvState, initial_state, record_step
 from dspjax.hparams import ConfigError
 
 
 def gymnax_env_ids() -> tuple[str, ...]:
-    """Ids of the gymnax environments with discrete actions."""
+    """Ids of the gymnax environments dspjax runs: every one with discrete actions, and the
+    classic-control ones with box actions (Pendulum-v1, MountainCarContinuous-v0)."""
     import gymnax
     return tuple(e for e in gymnax.registered_envs if e not in
-                 ("Pendulum-v1", "MountainCarContinuous-v0", "Reacher-misc", "Swimmer-misc",
-                  "PointRobot-misc", "GaussianBandit-misc"))
+                 ("Reacher-misc", "Swimmer-misc", "PointRobot-misc", "GaussianBandit-misc"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,8 +44,8 @@ class GymnaxVecEnv:
         return math.prod(shape)  # static Python ints, usable while tracing
 
     @property
-    def num_actions(self) -> int:
-        return int(self._env.action_space(self._params).n)
+    def action_space(self) -> ActionSpace:
+        return ActionSpace.from_gymnax(self._env.action_space(self._params))
 
     @property
     def max_episode_steps(self) -> int:

@@ -16,6 +16,7 @@ from dspjax.envs.highway import ENV_PARAMS, NUM_ACTIONS, EnvParams
 from dspjax.envs.highway import reset as highway_reset
 from dspjax.envs.highway import step as highway_step
 from dspjax.envs.highway.observation import OBSERVATION_SHAPE
+from dspjax.envs.spaces import ActionSpace
 from dspjax.envs.vec_env import VecEnvState, initial_state, record_step
 from dspjax.hparams import ConfigError
 
@@ -60,8 +61,8 @@ class HighwayVecEnv:
         return math.prod(OBSERVATION_SHAPE)
 
     @property
-    def num_actions(self) -> int:
-        return NUM_ACTIONS
+    def action_space(self) -> ActionSpace:
+        return ActionSpace.discrete(NUM_ACTIONS)
 
     @property
     def max_episode_steps(self) -> int:

@@ -18,6 +18,7 @@ import atexit
 import dataclasses
 import functools
 import logging
+import math
 import os
 import time
 import weakref
@@ -29,6 +30,7 @@ import numpy as np
 from dspjax.envs.env_config import check_env_config, merged_config
 from dspjax.envs.gymnax_env import gymnax_env_ids
 from dspjax.envs.host_pool import HostEnvError, HostEnvPool, env_timeout, make_gymnasium_env
+from dspjax.envs.spaces import ActionSpace
 from dspjax.envs.vec_env import VecEnvState, initial_state, record_step
 from dspjax.hparams import ConfigError
 
@@ -39,8 +41,8 @@ DEFAULT_MAX_EPISODE_STEPS = 1000
 
 
 @functools.cache
-def _probe(env_id: str, env_config: str) -> tuple[int, int, int]:
-    """``(observation size, number of actions, episode step limit)`` of one probe environment."""
+def _probe(env_id: str, env_config: str) -> tuple[int, ActionSpace, int]:
+    """``(observation size, action space, episode step limit)`` of one probe environment."""
     import gymnasium as gym
     config = merged_config(env_id, env_config)
     check_env_config(env_id, config)
@@ -56,10 +58,11 @@ def _probe(env_id: str, env_config: str) -> tuple[int, int, int]:
         raise ConfigError(f"env={env_id!r} with env_config {env_config or '{}'}: cannot be made "
                           f"({type(e).__name__}: {e})") from None
     try:
-        if not isinstance(env.action_space, gym.spaces.Discrete):
-            raise ConfigError(f"env={env_id!r}: action space {env.action_space} is not discrete; "
-                              "dspjax's agents need Discrete actions (highway-env: env_config "
-                              "'{\"action\": {\"type\": \"DiscreteMetaAction\"}}')")
+        try:
+            action_space = ActionSpace.from_gymnasium(env.action_space)
+        except ValueError:
+            raise ConfigError(f"env={env_id!r}: action space {env.action_space} is neither Discrete "
+                              "nor Box, the two dspjax's agents act in") from None
         env.reset(seed=0)  # a bad config value often shows only here
         obs_size = int(np.prod(env.observation_space.shape))
         limit = env.spec.max_episode_steps if env.spec is not None else None
@@ -68,7 +71,7 @@ def _probe(env_id: str, env_config: str) -> tuple[int, int, int]:
             limit = (int(np.ceil(config["duration"] * config["policy_frequency"]))
                      if config.get("duration") and config.get("policy_frequency")
                      else DEFAULT_MAX_EPISODE_STEPS)
-        return obs_size, int(env.action_space.n), int(limit)
+        return obs_size, action_space, int(limit)
     except ConfigError:
         raise
     except Exception as e:  # noqa: BLE001 - e.g. a config value of the wrong type
@@ -155,9 +158,9 @@ class HostVecEnv:
             object.__setattr__(self, "_timeout", env_timeout(self.timeout))
         except ValueError as e:
             raise ConfigError(str(e)) from None
-        obs_size, num_actions, limit = _probe(self.env_id, self.env_config)
+        obs_size, action_space, limit = _probe(self.env_id, self.env_config)
         object.__setattr__(self, "observation_size", obs_size)
-        object.__setattr__(self, "num_actions", num_actions)
+        object.__setattr__(self, "action_space", action_space)
         object.__setattr__(self, "max_episode_steps", limit)
         slot = _PoolSlot()
         _SLOTS.add(slot)
@@ -189,12 +192,14 @@ class HostVecEnv:
 
     def _host_step(self, counter_and_actions):
         counter_and_actions = np.asarray(counter_and_actions)
-        counter, actions = counter_and_actions[..., 0], counter_and_actions[..., 1:]
+        counter = counter_and_actions[..., 0]
+        actions = counter_and_actions[..., 1:].reshape(*counter.shape, *self.action_space.batch_shape(self.num_envs))
         pool = self._slot.pool
-        if pool is None or pool.num_envs != actions.size:
+        shape = actions.shape[:counter.ndim + 1]  # (members..., num_envs)
+        if pool is None or pool.num_envs != math.prod(shape):
             raise HostEnvError(f"environment {self.env_id!r}: stepped before reset")
-        obs, reward, terminated, truncated, final_obs = self._host(pool.step, actions.reshape(-1))
-        shape = actions.shape
+        obs, reward, terminated, truncated, final_obs = self._host(
+            pool.step, actions.reshape(math.prod(shape), *actions.shape[counter.ndim + 1:]))
         return (np.asarray(counter, np.int32) + 1, obs.reshape(*shape, -1), reward.reshape(shape),
                 terminated.reshape(shape), truncated.reshape(shape), final_obs.reshape(*shape, -1))
 
@@ -224,7 +229,10 @@ class HostVecEnv:
                   jax.ShapeDtypeStruct((n, d), jnp.float32))
         # One input array (the counter, then the actions): JAX moves each callback input to a
         # device array before the call, a fixed cost per input that dominates cheap environments.
-        counter_and_actions = jnp.concatenate([state.env_state[None], actions.astype(jnp.int32)])
+        # Box actions go as float32, the counter with them (its value only orders the calls).
+        dtype = self.action_space.dtype
+        counter_and_actions = jnp.concatenate([state.env_state[None].astype(dtype),
+                                               actions.astype(dtype).reshape(-1)])
         counter, obs, reward, terminated, truncated, final_obs = jax.pure_callback(
             self._host_step, shapes, counter_and_actions, vmap_method="broadcast_all")
         return record_step(state, counter, obs, reward, terminated, truncated, final_obs)

@@ -90,6 +90,15 @@ def _flat(obs) -> np.ndarray:
     return np.asarray(obs, np.float32).reshape(-1)
 
 
+def _env_action(env, action):
+    """The action as ``env`` takes it: an int for a Discrete space, an array of the Box's shape
+    and dtype for a Box."""
+    import gymnasium as gym
+    if isinstance(env.action_space, gym.spaces.Discrete):
+        return int(action)
+    return np.asarray(action, env.action_space.dtype).reshape(env.action_space.shape)
+
+
 class _EnvFailure(Exception):
     def __init__(self, local_index: int, message: str):
         self.local_index, self.message = local_index, message
@@ -120,7 +129,7 @@ def _run(envs, command: str, data, beat=_no_beat):
     obs, reward, terminated, truncated, final_obs = [], [], [], [], []
     for i, (env, action) in enumerate(zip(envs, data)):
         try:
-            o, r, term, trunc, _ = env.step(int(action))
+            o, r, term, trunc, _ = env.step(_env_action(env, action))
             final_obs.append(_flat(o))
             if term or trunc:  # same-step auto-reset, as gymnax does
                 o, _ = env.reset()

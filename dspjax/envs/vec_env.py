@@ -5,8 +5,9 @@ A batched env steps ``num_envs`` copies of one environment. ``reset(key) -> (obs
 batch with gymnasium's semantics: finished episodes auto-reset (the returned ``obs`` is then the
 first of the next episode, the last one is ``info["final_observation"]``, needed to bootstrap a
 truncated episode), and ``info`` reports the return and length of every episode that just ended.
-Observations are flattened float32. It also tells ``observation_size``, ``num_actions`` and
-``max_episode_steps`` as Python ints. gymnax environments (``GymnaxVecEnv``) and host-bridged
+Observations are flattened float32; actions are one int32 per environment (discrete) or a float32
+vector (box). It also tells ``observation_size`` and ``max_episode_steps`` as Python ints and its
+``action_space`` (``spaces.ActionSpace``). gymnax environments (``GymnaxVecEnv``) and host-bridged
 gymnasium ones (``HostVecEnv``) implement it, so agents never know which kind they step.
 """
 

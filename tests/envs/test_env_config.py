@@ -42,7 +42,7 @@ def test_an_environment_without_a_config_argument_refuses_any_config(env_id, cre
     with pytest.raises(ConfigError, match=rf"env_config: {name} takes no config \({creator} has no "
                                           r"config argument; got keys 'gravity'\)"):
         make_vec_env(env_id, 1, '{"gravity": -5}')
-    assert make_vec_env(env_id, 1, "{}").num_actions > 0  # an empty config is no config
+    assert make_vec_env(env_id, 1, "{}").action_space.n > 0  # an empty config is no config
 
 
 def test_a_config_argument_without_default_config_takes_any_key():

@@ -13,7 +13,7 @@ from dspjax.hparams import ConfigError
 def test_make_vec_env_gives_the_pure_jax_port():
     env = make_vec_env("jax:highway-fast-v0", 3)
     assert isinstance(env, HighwayVecEnv) and not env.state_on_host
-    assert (env.observation_size, env.num_actions, env.max_episode_steps) == (25, 5, 30)
+    assert (env.observation_size, env.action_space.n, env.max_episode_steps) == (25, 5, 30)
     assert make_vec_env("jax:highway-v0", 1).params.vehicles_count == 50
     short = make_vec_env("jax:highway-fast-v0", 1, '{"duration": 3, "vehicles_count": 5}')
     assert short.max_episode_steps == 3 and short.params.num_vehicles == 6

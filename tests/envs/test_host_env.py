@@ -79,10 +79,48 @@ def test_cartpole_same_transitions_as_gymnasium_vector_env(workers):
     check_same(ours, reference_rollout("CartPole-v1", np.asarray(env.reset_seeds(key)), actions))
 
 
+@pytest.mark.parametrize("workers", [0, 2])
+def test_box_actions_same_transitions_as_gymnasium_vector_env(workers):
+    # Pendulum-v1 through the bridge (``gymnasium:``: gymnax has its own): float actions, one
+    # dimension, 200-step episodes truncated; torques outside [-2, 2] are the env's to clip.
+    env = make_vec_env("gymnasium:Pendulum-v1", 3, num_workers=workers)
+    assert str(env.action_space) == "Box(1,) in [-2, 2]"
+    actions = np.random.default_rng(0).uniform(-3, 3, (210, 3, 1)).astype(np.float32)
+    key = jax.random.PRNGKey(5)
+    ours = bridge_rollout(env, key, actions)
+    close_host_envs()
+    assert ours[1]["truncated"][199].all()  # every episode cut at 200 steps, then auto-reset
+    check_same(ours, reference_rollout("Pendulum-v1", np.asarray(env.reset_seeds(key)), actions))
+
+
+def test_box_actions_of_a_population_reach_each_members_environments():
+    # Under vmap the members' calls become one host call: each member's float actions must
+    # still step its own environments (gymnasium's vector env per member as the reference).
+    env = make_vec_env("gymnasium:MountainCarContinuous-v0", 2, num_workers=0)
+    actions = np.random.default_rng(2).uniform(-1, 1, (3, 20, 2, 1)).astype(np.float32)
+    keys = jax.random.split(jax.random.PRNGKey(1), 3)
+
+    def run(key, actions):
+        obs, state = env.reset(key)
+
+        def body(s, a):
+            obs, s, reward, *_ = env.step(key, s, a)
+            return s, (obs, reward)
+        return jax.lax.scan(body, state, actions)[1]
+
+    obs, reward = jax.tree.map(np.asarray, jax.jit(jax.vmap(run))(keys, actions))
+    close_host_envs()
+    for m in range(3):
+        _, ref = reference_rollout("MountainCarContinuous-v0", np.asarray(env.reset_seeds(keys[m])),
+                                   actions[m])
+        np.testing.assert_allclose(obs[m], ref["obs"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(reward[m], ref["reward"], rtol=1e-5, atol=1e-6)
+
+
 def test_highway_same_transitions_truncation_and_episode_figures():
     config = {"duration": 4}
     env = make_vec_env("highway-fast-v0", 2, json.dumps(config), num_workers=2)
-    assert (env.observation_size, env.num_actions, env.max_episode_steps) == (25, 5, 4)
+    assert (env.observation_size, env.action_space.n, env.max_episode_steps) == (25, 5, 4)
     actions = np.ones((10, 2), np.int32)  # IDLE: keep lane and speed
     key = jax.random.PRNGKey(0)
     ours = bridge_rollout(env, key, actions)
@@ -187,11 +225,21 @@ def test_workers_leave_when_their_parent_dies_without_closing():
     assert not alive
 
 
+class MultiBinaryActionsEnv(gym.Env):
+    """An environment whose actions are neither Discrete nor Box."""
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.MultiBinary(3)
+
+
+gym.register("MultiBinaryActions-v0", entry_point=MultiBinaryActionsEnv, max_episode_steps=5)
+
+
 def test_bad_input_is_refused_before_anything_runs(tmp_path):
     with pytest.raises(ConfigError, match=r"env='NoSuchEnv-v0': unknown environment"):
         make_vec_env("NoSuchEnv-v0", 1)
-    with pytest.raises(ConfigError, match=r"env='Pendulum-v1': action space .* not discrete"):
-        make_vec_env("Pendulum-v1", 1)
+    with pytest.raises(ConfigError, match=r"env='MultiBinaryActions-v0': action space MultiBinary.* "
+                                          r"neither Discrete nor Box"):
+        make_vec_env("MultiBinaryActions-v0", 1)
     with pytest.raises(ConfigError, match=r"env_config: not valid JSON"):
         make_vec_env("highway-fast-v0", 1, "{duration: 3")
     with pytest.raises(ConfigError, match=r"env_config: must be a JSON object"):
@@ -208,7 +256,7 @@ def test_bad_input_is_refused_before_anything_runs(tmp_path):
 
 
 def test_highway_ids_are_bridged_with_discrete_actions():
-    sizes = {eid: (make_vec_env(eid, 1).observation_size, make_vec_env(eid, 1).num_actions)
+    sizes = {eid: (make_vec_env(eid, 1).observation_size, make_vec_env(eid, 1).action_space.n)
              for eid in ("merge-v1", "roundabout-v1", "intersection-v1", "LunarLander-v3")}
     assert sizes == {"merge-v1": (25, 5), "roundabout-v1": (25, 5), "intersection-v1": (40, 3),
                      "LunarLander-v3": (8, 4)}
