@@ -404,7 +404,7 @@ def cmd_eval(args) -> int:
     cfg, tree = load_run(args.run_dir)
     algo, config = run_algo(cfg)
     config = with_env_config(with_env_id(config, args.env), args.env_config)
-    policy = algo.evaluation_policy(args.policy, config.activation)
+    policy = algo.evaluation_policy(args.policy, config)
     key = jax.random.PRNGKey(args.seed)
     with_config = f" with env_config {config.env_config}" if config.env_config else ""
     print(f"dspjax: {algo.name}'s {algo.policy_network} network of {len(cfg['members'])} "

@@ -6,8 +6,10 @@ METHOD.md §6) as ``<name>.npz`` holding ``layer0_kernel``, ``layer0_bias``, ``l
 manifest ``<name>.npz.json``: layer sizes, hidden activation, observation size, action space,
 compression figures, and the member, environment and agent config it came from.
 
-Every hidden layer applies the activation; the last layer is linear. Its outputs are the policy's
-action scores (PPO's logits, DQN's Q-values); the greedy action is their argmax.
+Every hidden layer applies the activation; the last layer is linear. For discrete actions its
+outputs are the policy's action scores (PPO's logits, DQN's Q-values) and the greedy action is
+their argmax; for box actions they are the mean action, and the greedy action is the mean clipped
+to the manifest's ``action_space`` bounds.
 
 Nothing here unpickles: arrays through ``np.load(..., allow_pickle=False)``, the manifest as JSON.
 This module imports only NumPy and the standard library.
@@ -49,8 +51,8 @@ def forward(layers, obs, activation: str = "tanh") -> np.ndarray:
 
 
 class Policy(NamedTuple):
-    """A loaded policy: ``policy(obs)`` gives the action scores, ``policy.act(obs)`` the greedy
-    action(s); ``manifest`` is the JSON manifest as a dict."""
+    """A loaded policy: ``policy(obs)`` gives the network's outputs (action scores or the mean
+    action), ``policy.act(obs)`` the greedy action(s); ``manifest`` is the JSON manifest as a dict."""
     layers: list
     activation: str
     manifest: dict
@@ -59,6 +61,9 @@ class Policy(NamedTuple):
         return forward(self.layers, obs, self.activation)
 
     def act(self, obs):
+        space = self.manifest["action_space"]
+        if space["type"] == "box":
+            return np.clip(self(obs), np.asarray(space["low"], np.float32), np.asarray(space["high"], np.float32))
         return np.argmax(self(obs), axis=-1)
 
 

@@ -269,5 +269,5 @@ def make_train(config: DQNConfig, progress_callback=None):
         metrics.update(make_dsp(hp).metrics(next_state.params, next_state.dsp))
         return next_state, metrics
 
-    return make_scan_train(init, iteration_step, make_greedy_evaluate(config, q_values), n_iter,
+    return make_scan_train(init, iteration_step, make_greedy_evaluate(config, q_values, env.action_space), n_iter,
                            make_env_restart(env))

@@ -33,12 +33,13 @@ def keep_unless_diverged(diverged, old_state, new_state):
     return jax.tree.map(lambda old, new: jnp.where(diverged, old, new), old_state, new_state)
 
 
-def make_greedy_evaluate(config, action_values):
-    """``evaluate(state, key)``: returns of ``argmax action_values(state.params, obs)`` over
-    ``config.eval_episodes`` episodes of ``config.env_id``."""
+def make_greedy_evaluate(config, policy_outputs, action_space):
+    """``evaluate(state, key)``: returns of the greedy action of ``policy_outputs(state.params,
+    obs)`` (``action_space.greedy``: the argmax of action scores, or a box's mean action clipped)
+    over ``config.eval_episodes`` episodes of ``config.env_id``."""
     def evaluate(state, key):
         return evaluate_policy(lambda n: config_vec_env(config, n),
-                               lambda obs, _: jnp.argmax(action_values(state.params, obs), -1),
+                               lambda obs, _: action_space.greedy(policy_outputs(state.params, obs)),
                                key, config.eval_episodes)
     return evaluate
 

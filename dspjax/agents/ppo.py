@@ -1,10 +1,17 @@
-"""PPO (discrete actions) with DSP, end to end under ``jit``.
+"""PPO with DSP, end to end under ``jit``, for discrete and box actions.
 
 ``make_train(config)`` returns a pure ``train(key, hparams)``: rollout, GAE and the clipped
 objective inside ``lax.scan``, each optimiser step one ``DSP.step`` (penalty, importance, masking,
 pruning). Separate actor and critic MLPs (``networks``) are each pruned with their own mask
-(METHOD.md §1). ``jit(vmap(train))`` trains a
-population of hyperparameters and seeds in one program (``dspjax.train.population``).
+(METHOD.md §1). ``jit(vmap(train))`` trains a population of hyperparameters and seeds in one
+program (``dspjax.train.population``).
+
+The policy (``policy_distribution``) is a categorical over the actor's outputs for discrete
+actions, and for box actions a diagonal Gaussian whose mean is the actor's output and whose log
+standard deviation is one state-independent parameter per action dimension (``params["log_std"]``,
+not pruned: it is no neuron); a sampled box action is clipped to the bounds on its way to the
+environment, and its log-probability is that of the unclipped sample. The greedy action is the
+argmax, or the mean clipped to the bounds.
 
 With ``pruning=none`` and ``lam=0`` the same code is the dense baseline; ``importance=none``,
 ``pruning=unstructured`` and ``importance=random`` give the other baselines of §7.
@@ -15,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+import distrax
 import jax
 import jax.numpy as jnp
 import optax
@@ -28,12 +36,14 @@ from dspjax.agents.loop import (
     make_greedy_evaluate,
     make_scan_train,
 )
-from dspjax.envs import config_vec_env
+from dspjax.agents.normalization import RewardScaler
+from dspjax.envs import ActionSpace, config_vec_env
 from dspjax.hparams import ConfigError, hparam, validate_fields
 from dspjax.networks import MLP
 from dspjax.pruning import ACTIVATIONS, DSP, NO_PRUNING, DSPHParams, DSPState, chain_apply
 
 PRUNE_CRITIC_NAMES = ("off", "on")
+REWARD_SCALING = ("auto", "on", "off")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +62,7 @@ class PPOConfig:
     activation: str = "tanh"
     anneal_lr: bool = True
     eval_episodes: int = 10
+    reward_scaling: str = "auto"  # rewards / std of the discounted return: on, off, auto (on for box actions)
 
     @property
     def num_iterations(self) -> int:
@@ -81,6 +92,8 @@ class PPOConfig:
         for name, sizes in (("hidden_sizes", self.hidden_sizes), ("critic_hidden_sizes", self.critic_sizes)):
             if not sizes or min(sizes) < 1:
                 raise ConfigError(f"{name}={sizes}: must be one or more widths >= 1")
+        if self.reward_scaling not in REWARD_SCALING:
+            raise ConfigError(f"reward_scaling={self.reward_scaling!r}: must be one of {', '.join(REWARD_SCALING)}")
         if self.activation not in ACTIVATIONS:
             raise ConfigError(f"activation={self.activation!r}: must be one of {', '.join(ACTIVATIONS)}")
         config_vec_env(self, 1)
@@ -117,12 +130,13 @@ def network_dsp_hparams(hp: PPOHParams) -> dict:
 
 @struct.dataclass
 class PPOState:
-    params: dict             # {"actor": MLP variables, "critic": MLP variables}
+    params: dict             # {"actor": MLP variables, "critic": MLP variables[, "log_std": (dims,)]}
     dsp: DSPState            # Adam's state, masks and importance of actor and critic
     env_state: object
     obs: jnp.ndarray
     key: jnp.ndarray
     diverged: jnp.ndarray    # bool: a non-finite loss or parameter was met; updates stopped
+    reward_scaler: RewardScaler  # running discounted returns and their statistics (reward_scaling)
 
 
 def generalized_advantages(rewards, values, dones, truncated, final_values, last_value, gamma,
@@ -146,10 +160,20 @@ def generalized_advantages(rewards, values, dones, truncated, final_values, last
     return advantages, advantages + values
 
 
-def actor_critic(config: PPOConfig, n_actions: int) -> dict:
-    """The actor and critic MLPs by name (the actor's last layer starts small, as usual in PPO)."""
-    return {"actor": MLP(config.hidden_sizes, n_actions, config.activation, output_scale=0.01),
+def actor_critic(config: PPOConfig, action_space: ActionSpace) -> dict:
+    """The actor and critic MLPs by name (the actor's last layer starts small, as usual in PPO):
+    the actor outputs the action scores (discrete) or the mean action (box)."""
+    return {"actor": MLP(config.hidden_sizes, action_space.size, config.activation, output_scale=0.01),
             "critic": MLP(config.critic_sizes, 1, config.activation, output_scale=1.0)}
+
+
+def policy_distribution(action_space: ActionSpace, outputs, log_std=None) -> distrax.Distribution:
+    """π(·|s) from the actor's ``outputs`` (batch, size): ``Categorical`` over the logits, or a
+    diagonal Gaussian with mean ``outputs`` and standard deviation ``exp(log_std)`` (one per
+    dimension, the same in every state)."""
+    if action_space.is_discrete:
+        return distrax.Categorical(logits=outputs)
+    return distrax.MultivariateNormalDiag(outputs, jnp.broadcast_to(jnp.exp(log_std), outputs.shape))
 
 
 def networks(config: PPOConfig) -> dict:
@@ -167,7 +191,9 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
     """
     config.validate()
     env = config_vec_env(config, config.num_envs)
-    models = actor_critic(config, env.num_actions)
+    space = env.action_space
+    scale_rewards = config.reward_scaling == "on" or (config.reward_scaling == "auto" and not space.is_discrete)
+    models = actor_critic(config, space)
     n_iter = config.num_iterations
     n_grad_steps = n_iter * config.update_epochs * config.num_minibatches
 
@@ -176,6 +202,9 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
 
     def value_of(params, obs):
         return models["critic"].apply(params["critic"], obs)[..., 0]
+
+    def policy(params, obs) -> distrax.Distribution:
+        return policy_distribution(space, policy_logits(params, obs), params.get("log_std"))
 
     def learning_rate(hp, count):
         frac = 1.0 - count / n_grad_steps if config.anneal_lr else 1.0
@@ -194,35 +223,38 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
         obs, env_state = env.reset(k_env)
         params = {"actor": models["actor"].init(k_actor, obs),
                   "critic": models["critic"].init(k_critic, obs)}
+        if not space.is_discrete:  # σ = 1 at the start
+            params["log_std"] = jnp.zeros((space.size,), jnp.float32)
         return PPOState(params, make_dsp(hp).init(k_dsp, params), env_state, obs, key,
-                        jnp.array(False))
+                        jnp.array(False), RewardScaler.create(config.num_envs))
 
-    def rollout(state: PPOState):
+    def rollout(state: PPOState, gamma):
         def step(carry, _):
-            env_state, obs, key = carry
+            env_state, obs, key, scaler = carry
             key, k_act, k_env = jax.random.split(key, 3)
-            logits = policy_logits(state.params, obs)
+            pi = policy(state.params, obs)
             value = value_of(state.params, obs)
-            action = jax.random.categorical(k_act, logits)
-            log_prob = jax.nn.log_softmax(logits)[jnp.arange(obs.shape[0]), action]
+            action = pi.sample(seed=k_act)
+            log_prob = pi.log_prob(action)
             next_obs, env_state, reward, terminated, truncated, info = env.step(
-                k_env, env_state, action)
+                k_env, env_state, space.clip(action))
             # A truncated episode is cut but bootstrapped from its final observation's value.
             final_value = value_of(state.params, info["final_observation"])
+            if scale_rewards:
+                scaler, reward = scaler.scale(reward, terminated | truncated, gamma)
             transition = dict(obs=obs, action=action, reward=reward, done=terminated | truncated,
                               truncated=truncated, final_value=final_value,
                               log_prob=log_prob, value=value, info=info)
-            return (env_state, next_obs, key), transition
-        (env_state, obs, key), traj = jax.lax.scan(step, (state.env_state, state.obs, state.key),
-                                                   None, config.num_steps)
-        return state.replace(env_state=env_state, obs=obs, key=key), traj
+            return (env_state, next_obs, key, scaler), transition
+        (env_state, obs, key, scaler), traj = jax.lax.scan(
+            step, (state.env_state, state.obs, state.key, state.reward_scaler), None, config.num_steps)
+        return state.replace(env_state=env_state, obs=obs, key=key, reward_scaler=scaler), traj
 
     def loss_fn(params, batch, hp):
         """PPO's loss (clipped objective, value loss, entropy); DSP adds its penalty itself."""
-        logits = policy_logits(params, batch["obs"])
+        pi = policy(params, batch["obs"])
         value = value_of(params, batch["obs"])
-        log_probs_all = jax.nn.log_softmax(logits)
-        log_prob = jnp.take_along_axis(log_probs_all, batch["action"][:, None], -1)[:, 0]
+        log_prob = pi.log_prob(batch["action"])
         ratio = jnp.exp(log_prob - batch["log_prob"])
         adv = batch["advantage"]
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
@@ -231,7 +263,7 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
         v_clipped = batch["value"] + jnp.clip(value - batch["value"], -hp.clip_eps, hp.clip_eps)
         v_loss = 0.5 * jnp.mean(jnp.maximum((value - batch["target"]) ** 2,
                                             (v_clipped - batch["target"]) ** 2))
-        entropy = -jnp.mean(jnp.sum(jnp.exp(log_probs_all) * log_probs_all, -1))
+        entropy = jnp.mean(pi.entropy())
         rl_loss = pg_loss + hp.vf_coef * v_loss - hp.ent_coef * entropy
         return rl_loss, dict(pg_loss=pg_loss, v_loss=v_loss, entropy=entropy)
 
@@ -257,7 +289,7 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
     def iteration_step(state: PPOState, iteration, hp: PPOHParams):
         if progress_callback is not None:
             jax.debug.callback(progress_callback, iteration)
-        new, traj = rollout(state)
+        new, traj = rollout(state, hp.gamma)
         last_value = value_of(new.params, new.obs)
         advantages, targets = generalized_advantages(
             traj["reward"], traj["value"], traj["done"], traj["truncated"], traj["final_value"],
@@ -274,22 +306,26 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
         updated = new.replace(params=params, dsp=dsp_state, key=key, diverged=diverged)
         # A diverged member keeps its last finite networks; the population is never touched.
         next_state = keep_unless_diverged(diverged, state.replace(
-            diverged=diverged, env_state=new.env_state, obs=new.obs, key=key), updated)
+            diverged=diverged, env_state=new.env_state, obs=new.obs, key=key,
+            reward_scaler=new.reward_scaler), updated)
         metrics = dict(timesteps=(iteration + 1) * config.num_envs * config.num_steps,
                        **episode_metrics(traj["info"]), diverged=diverged, **losses)
         metrics.update(make_dsp(hp).metrics(next_state.params, next_state.dsp))
         return next_state, metrics
 
-    return make_scan_train(init, iteration_step, make_greedy_evaluate(config, policy_logits), n_iter,
-                           make_env_restart(env))
+    return make_scan_train(init, iteration_step, make_greedy_evaluate(config, policy_logits, space),
+                           n_iter, make_env_restart(env))
 
 
-def greedy_policy(activation: str = "tanh"):
-    """``policy(actor layers, obs) -> actions`` of a (masked or compact) actor's layers."""
-    return lambda layers, obs: jnp.argmax(chain_apply(layers, obs, activation)[0], -1)
+def greedy_policy(activation: str, action_space: ActionSpace):
+    """``policy(actor layers, obs) -> actions`` of a (masked or compact) actor's layers: the
+    argmax, or the mean action clipped to the bounds."""
+    return lambda layers, obs: action_space.greedy(chain_apply(layers, obs, activation)[0])
 
 
-def sampled_policy(activation: str = "tanh"):
-    """``policy(actor layers, obs, key) -> actions`` drawn from the actor's softmax: the
-    stochastic policy PPO trains, as opposed to its argmax."""
-    return lambda layers, obs, key: jax.random.categorical(key, chain_apply(layers, obs, activation)[0])
+def sampled_policy(activation: str, action_space: ActionSpace, log_std=None):
+    """``policy(actor layers, obs, key) -> actions`` drawn from the policy PPO trains (softmax over
+    the logits, or the Gaussian of ``log_std`` around the mean, clipped), as opposed to its greedy
+    action."""
+    return lambda layers, obs, key: action_space.clip(policy_distribution(
+        action_space, chain_apply(layers, obs, activation)[0], log_std).sample(seed=key))

@@ -13,7 +13,6 @@ from dspjax.envs.env_config import override_env_config, parse_env_config
 from dspjax.envs.evaluate import evaluate_policy
 from dspjax.envs.gymnax_env import GymnaxVecEnv, VecEnvState, gymnax_env_ids
 from dspjax.envs.highway_vec_env import JAX_PREFIX, HighwayVecEnv, jax_highway_env_ids
-from dspjax.envs.spaces import ActionSpace
 from dspjax.envs.host_env import (
     GYMNASIUM_PREFIX,
     HostEnvError,
@@ -21,6 +20,7 @@ from dspjax.envs.host_env import (
     close_host_envs,
     take_host_error,
 )
+from dspjax.envs.spaces import ActionSpace
 from dspjax.hparams import ConfigError
 
 

@@ -90,7 +90,7 @@ def _flat(obs) -> np.ndarray:
     return np.asarray(obs, np.float32).reshape(-1)
 
 
-def _env_action(env, action):
+def env_action(env, action):
     """The action as ``env`` takes it: an int for a Discrete space, an array of the Box's shape
     and dtype for a Box."""
     import gymnasium as gym
@@ -129,7 +129,7 @@ def _run(envs, command: str, data, beat=_no_beat):
     obs, reward, terminated, truncated, final_obs = [], [], [], [], []
     for i, (env, action) in enumerate(zip(envs, data)):
         try:
-            o, r, term, trunc, _ = env.step(_env_action(env, action))
+            o, r, term, trunc, _ = env.step(env_action(env, action))
             final_obs.append(_flat(o))
             if term or trunc:  # same-step auto-reset, as gymnax does
                 o, _ = env.reset()

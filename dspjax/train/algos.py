@@ -15,6 +15,7 @@ from collections.abc import Callable
 import jax.numpy as jnp
 
 from dspjax.agents import dqn, ppo
+from dspjax.envs import ActionSpace, make_vec_env
 from dspjax.hparams import ConfigError
 from dspjax.pruning import chain_apply
 
@@ -45,9 +46,15 @@ COMMON_OPTIONS = (
 )
 
 
-def greedy_argmax(activation: str = "tanh"):
+def greedy_argmax(activation: str, action_space: ActionSpace):
     """``policy(layers, obs) -> actions``: argmax of an MLP's output (DQN's Q-values)."""
+    del action_space  # DQN acts only in discrete spaces
     return lambda layers, obs: jnp.argmax(chain_apply(layers, obs, activation)[0], -1)
+
+
+def action_space_of(config) -> ActionSpace:
+    """The action space of an agent config's environment (a probe: nothing is stepped)."""
+    return make_vec_env(config.env_id, 1, config.env_config, 0).action_space
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,9 +65,9 @@ class Algo:
     hparams_cls: type
     make_train: Callable
     declare: Callable                # config -> {name: DenseChain}, the policy network first
-    greedy_policy: Callable          # activation -> policy(layers of the policy network, obs)
+    greedy_policy: Callable          # (activation, action space) -> policy(layers of the policy network, obs)
     options: tuple[Option, ...]      # static options of the CLI, the common ones included
-    sampled_policy: Callable | None = None  # activation -> policy(params, obs, key); None: greedy only
+    sampled_policy: Callable | None = None  # (activation, action space) -> policy(layers, obs, key); None: greedy only
 
     @property
     def networks(self) -> tuple[str, ...]:
@@ -71,15 +78,21 @@ class Algo:
     def policy_network(self) -> str:
         return self.networks[0]
 
-    def evaluation_policy(self, kind: str, activation: str) -> Callable:
-        """``policy(params, obs, key) -> actions`` of the policy network: ``greedy`` (the key is
-        unused) or ``sample``; ConfigError for ``sample`` when the agent has no stochastic actor."""
+    def evaluation_policy(self, kind: str, config) -> Callable:
+        """``policy(params, obs, key) -> actions`` of the policy network of an agent with
+        ``config``: ``greedy`` (the key is unused) or ``sample``; ConfigError for ``sample`` when
+        the agent has no stochastic actor, or the actions are a box (the Gaussian's σ is not part
+        of the policy network)."""
+        activation, action_space = config.activation, action_space_of(config)
         if kind == "sample":
             if self.sampled_policy is None:
                 raise ConfigError(f"policy=sample: {self.name}'s policy is its greedy action; "
                                   "sampling is for agents with a stochastic actor (ppo)")
-            return self.sampled_policy(activation)
-        greedy = self.greedy_policy(activation)
+            if not action_space.is_discrete:
+                raise ConfigError(f"policy=sample: for discrete actions; these are {action_space}, "
+                                  "whose greedy policy (the mean action) is the one that ships")
+            return self.sampled_policy(activation, action_space)
+        greedy = self.greedy_policy(activation, action_space)
         return lambda params, obs, _: greedy(params, obs)
 
     def config(self, **fields):
@@ -106,6 +119,9 @@ ALGOS = {
                     Option("--minibatches", "num_minibatches", "int", "minibatches per epoch"),
                     Option("--critic-hidden", "critic_hidden_sizes", "widths",
                            "critic hidden widths (default: the actor's --hidden)"),
+                    Option("--reward-scaling", "reward_scaling", "str",
+                           "divide rewards by the running std of the discounted return: on, off, "
+                           "or auto (on for box actions)"),
                 ), sampled_policy=ppo.sampled_policy),
     "dqn": Algo("dqn", dqn.DQNConfig, dqn.DQNHParams, dqn.make_train, dqn.networks, greedy_argmax,
                 COMMON_OPTIONS + (

@@ -30,6 +30,7 @@ from dspjax.envs import gymnax_env_ids
 from dspjax.hparams import ConfigError
 from dspjax.policy_file import FORMAT, FORMAT_VERSION, layer_names, manifest_path
 from dspjax.pruning import compact, compression_stats, dense_param_count, param_masks
+from dspjax.train.algos import action_space_of
 from dspjax.train.run_dir import load_run, member_network, run_algo
 
 EXPORT_FORMATS = {".npz": "npz", ".onnx": "onnx"}
@@ -126,11 +127,19 @@ def _env_config(config) -> dict | str:
         return config.env_config
 
 
+def manifest_action_space(space) -> dict:
+    """The manifest's ``action_space``: ``{"type": "discrete", "n"}`` or ``{"type": "box", "low",
+    "high"}`` (``policy_file.Policy.act`` reads it)."""
+    record = space.to_json()
+    return {"type": record.pop("kind"), **record}
+
+
 def policy_manifest(cfg: dict, summary: dict, member: int, net: str, layers, stats: dict,
                     full_params, path: Path, fmt: str) -> dict:
     """The JSON manifest of an exported policy: what it is, where it came from, how small it is
     (``full_params``: the member's network before compaction, for the dense figures)."""
     algo, config = run_algo(cfg)
+    space = action_space_of(config)
     record = summary["members"][member]
     sizes = [int(layers[0][0].shape[0])] + [int(b.shape[0]) for _, b in layers]
     member_cfg = next((m for m in cfg["members"] if m["member"] == member), {})
@@ -139,9 +148,11 @@ def policy_manifest(cfg: dict, summary: dict, member: int, net: str, layers, sta
         "dspjax_version": dspjax.__version__,
         "network": net, "layer_sizes": sizes, "activation": config.activation,
         "observation_size": sizes[0],
-        "action_space": {"type": "discrete", "n": sizes[-1]},
-        "outputs": "logits" if algo.sampled_policy is not None else "q_values",
-        "greedy_action": "argmax of the outputs",
+        "action_space": manifest_action_space(space),
+        "outputs": ("logits" if algo.sampled_policy is not None else "q_values") if space.is_discrete
+        else "mean_action",
+        "greedy_action": "argmax of the outputs" if space.is_discrete
+        else "the outputs clipped to the action space's low and high",
         "compression": {
             "dense_layer_sizes": [int(full_params[0]["kernel"].shape[0])]
             + [int(layer["bias"].shape[0]) for layer in full_params],

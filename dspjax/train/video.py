@@ -22,9 +22,10 @@ from dspjax.envs import gymnax_env_ids, make_vec_env, with_env_config, with_env_
 from dspjax.envs.env_config import merged_config
 from dspjax.envs.highway_vec_env import JAX_PREFIX
 from dspjax.envs.host_env import GYMNASIUM_PREFIX
-from dspjax.envs.host_pool import make_gymnasium_env
+from dspjax.envs.host_pool import env_action, make_gymnasium_env
 from dspjax.hparams import ConfigError
 from dspjax.pruning import compact, dense_param_count, param_masks
+from dspjax.train.algos import action_space_of
 from dspjax.train.run_dir import load_run, member_network, networks_of, run_algo
 
 VIDEO_SUFFIXES = (".gif", ".mp4")
@@ -83,13 +84,13 @@ def make_render_env(config):
 
 
 def play_episode(env, policy, seed: int):
-    """``(frames, return)`` of one episode from ``env.reset(seed=seed)``; ``policy(obs) -> int``
-    gets the flattened float32 observation."""
+    """``(frames, return)`` of one episode from ``env.reset(seed=seed)``; ``policy(obs) -> action``
+    (an integer, or a box's vector) gets the flattened float32 observation."""
     obs, _ = env.reset(seed=int(seed))
     frames, total, done = [np.asarray(env.render())], 0.0, False
     while not done:
         obs, reward, terminated, truncated, _ = env.step(
-            int(policy(np.asarray(obs, np.float32).reshape(-1))))
+            env_action(env, np.asarray(policy(np.asarray(obs, np.float32).reshape(-1)))))
         total += float(reward)
         done = terminated or truncated
         frames.append(np.asarray(env.render()))
@@ -219,7 +220,7 @@ def record_video(run_dir, path, seed: int = 0, env_config: str | None = None,
     config = with_env_config(with_env_id(config, env_id), env_config)
     env = make_render_env(config)
     try:
-        forward = jax.jit(algo.greedy_policy(config.activation))
+        forward = jax.jit(algo.greedy_policy(config.activation, action_space_of(config)))
         all_frames, described = [], []
         for panel in panels:
             params = jax.tree.map(jax.numpy.asarray, panel.params)

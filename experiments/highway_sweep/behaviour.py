@@ -59,7 +59,7 @@ def main():
     args = parser.parse_args()
     cfg, tree = load_run(args.run)
     algo, config = run_algo(cfg)
-    greedy = algo.evaluation_policy("greedy", config.activation)
+    greedy = algo.evaluation_policy("greedy", config)
     params = tuple(tree["params"][algo.policy_network])
     out = {"episodes": args.episodes, "actions": list(ACTION_NAMES), "densities": {}}
     for density in DENSITIES:

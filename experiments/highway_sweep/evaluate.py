@@ -55,7 +55,7 @@ def evaluate_port(cfg, tree, episodes: int) -> dict:
     """{density: (members, episodes) returns} of every member on the port, one compiled program per
     density (members vmapped, the same scenes for all)."""
     algo, config = run_algo(cfg)
-    greedy = algo.evaluation_policy("greedy", config.activation)
+    greedy = algo.evaluation_policy("greedy", config)
     params = tuple(tree["params"][algo.policy_network])
     out = {}
     for density in DENSITIES:
@@ -94,7 +94,7 @@ def evaluate_highway_env(cfg, tree, chosen: list[str], episodes: int, path: Path
     to ``path`` after each member; members already there are skipped."""
     algo, config = run_algo(cfg)
     real = with_env_id(config, REAL_ENV)
-    greedy = algo.evaluation_policy("greedy", config.activation)
+    greedy = algo.evaluation_policy("greedy", config)
     done = json.loads(path.read_text()) if path.is_file() else {"chosen": chosen, "members": {}}
     wanted = [m for m in cfg["members"] if configuration(m) in chosen + ["dense"]]
     try:

@@ -30,8 +30,8 @@ def member_returns(run_dir, episodes: int, seed: int):
     """``[(method, seed, greedy returns, sampled returns)]`` of every member of a PPO run."""
     cfg, tree = load_run(run_dir)
     algo, config = run_algo(cfg)
-    policies = {"greedy": algo.evaluation_policy("greedy", config.activation),
-                "sampled": algo.evaluation_policy("sample", config.activation)}
+    policies = {"greedy": algo.evaluation_policy("greedy", config),
+                "sampled": algo.evaluation_policy("sample", config)}
     env = config_vec_env(config, episodes)
     key = jax.random.PRNGKey(seed)
     play = {name: jax.jit(lambda params, pol=pol: evaluate_policy(

@@ -9,6 +9,7 @@ import pytest
 
 from dspjax.agents.dqn import DQNConfig, DQNHParams
 from dspjax.agents.ppo import PPOConfig, PPOHParams
+from dspjax.envs import ActionSpace
 from dspjax.hparams import ConfigError
 from dspjax.networks import init_layers
 from dspjax.train.algos import ALGOS, get_algo
@@ -43,10 +44,25 @@ def test_greedy_policy_is_the_argmax_of_the_policy_networks_output(name):
         h = np.maximum(obs @ np.asarray(params[0]["kernel"]) + np.asarray(params[0]["bias"]), 0)
     out = h @ np.asarray(params[1]["kernel"]) + np.asarray(params[1]["bias"])
     activation = "relu" if name == "dqn" else "tanh"
-    actions = ALGOS[name].greedy_policy(activation)(params, obs)
+    actions = ALGOS[name].greedy_policy(activation, ActionSpace.discrete(3))(params, obs)
     np.testing.assert_array_equal(np.asarray(actions), out.argmax(-1))
-    keyed = ALGOS[name].evaluation_policy("greedy", activation)(params, obs, jax.random.PRNGKey(3))
+    config = ALGOS[name].config(env_id="Acrobot-v1", activation=activation)  # 3 actions
+    keyed = ALGOS[name].evaluation_policy("greedy", config)(params, obs, jax.random.PRNGKey(3))
     np.testing.assert_array_equal(np.asarray(keyed), out.argmax(-1))
+
+
+def test_ppos_greedy_box_action_is_the_actors_output_clipped_and_it_is_not_sampled():
+    params = init_layers(jax.random.PRNGKey(0), (3, 8, 1))
+    obs = 3 * np.asarray(jax.random.normal(jax.random.PRNGKey(1), (64, 3)))
+    params = (params[0], {"kernel": 40 * params[1]["kernel"], "bias": params[1]["bias"]})  # some |mean| > 2
+    h = np.tanh(obs @ np.asarray(params[0]["kernel"]) + np.asarray(params[0]["bias"]))
+    mean = h @ np.asarray(params[1]["kernel"]) + np.asarray(params[1]["bias"])
+    assert (np.abs(mean) > 2).any() and (np.abs(mean) < 2).any()
+    config = ALGOS["ppo"].config(env_id="Pendulum-v1")  # torque in [-2, 2]
+    greedy = ALGOS["ppo"].evaluation_policy("greedy", config)(params, obs, None)
+    np.testing.assert_allclose(np.asarray(greedy), np.clip(mean, -2, 2), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ConfigError, match="policy=sample: for discrete actions; these are Box"):
+        ALGOS["ppo"].evaluation_policy("sample", config)
 
 
 def test_ppo_samples_from_the_actors_softmax_and_dqn_has_no_sampled_policy():
@@ -56,7 +72,7 @@ def test_ppo_samples_from_the_actors_softmax_and_dqn_has_no_sampled_policy():
         @ np.asarray(params[1]["kernel"]) + np.asarray(params[1]["bias"])
     probs = np.exp(logits[0] - logits[0].max())
     probs /= probs.sum()
-    sample = jax.vmap(lambda k: ALGOS["ppo"].sampled_policy("tanh")(params, obs, k)[0])
+    sample = jax.vmap(lambda k: ALGOS["ppo"].sampled_policy("tanh", ActionSpace.discrete(3))(params, obs, k)[0])
     actions = np.asarray(sample(jax.random.split(jax.random.PRNGKey(2), 20_000)))
     freq = np.bincount(actions, minlength=3) / len(actions)
     np.testing.assert_allclose(freq, probs, atol=0.015)  # 20k draws: std <= 0.0036 per action
