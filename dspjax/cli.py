@@ -140,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     dist.add_argument("--process-id", type=_int, default=None, metavar="I",
                       help="this process's index, 0..N-1 (implies --distributed)")
 
-    rp = sub.add_parser("report", help="redraw the plots of a run directory")
+    rp = sub.add_parser("report", help="redraw the plots of a run directory, print its per-member "
+                                        "table and its seed statistics per grid point")
     rp.add_argument("run_dir")
 
     ev = sub.add_parser("eval", help="evaluate the saved policies of a run (masked and compact), "
@@ -361,7 +362,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from dspjax.train.report import draw_plots, format_table
+    from dspjax.train.report import draw_plots, format_seed_stats, format_table, write_seed_stats
     run_dir = Path(args.run_dir)
     if not (run_dir / "summary.json").is_file() or not (run_dir / "metrics.csv").is_file():
         raise ConfigError(f"run_dir={args.run_dir!r}: needs summary.json and metrics.csv")
@@ -370,8 +371,12 @@ def cmd_report(args) -> int:
     except json.JSONDecodeError as e:
         raise ConfigError(f"run_dir={args.run_dir!r}: summary.json is not valid JSON ({e})") from None
     paths = draw_plots(run_dir)
+    stats, stats_paths = write_seed_stats(run_dir, summary)
     print(format_table(summary))
-    print("\nplots: " + ", ".join(str(p) for p in paths))
+    print(f"\nseed statistics per grid point ({stats['statistic']}):")
+    print(format_seed_stats(stats))
+    print("\nplots: " + ", ".join(str(p) for p in paths + stats_paths[1:]))
+    print(f"seed statistics: {stats_paths[0]}")
     return 0
 
 

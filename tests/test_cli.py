@@ -135,6 +135,14 @@ def test_report_redraws_the_plots(run_dir, capsys):
     header = [c.strip() for c in out.splitlines()[0].split("  ") if c.strip()]
     assert header[3:] == ["return", "actor neurons-%", "actor weights-%", "critic neurons-%",
                           "critic weights-%", "actor alive", "stopped by"]
+    seed_rows = out.split("seed statistics per grid point")[1].split("\n\n")[0].splitlines()[3:]
+    assert len(seed_rows) == 4  # one seed per grid point: its return, no interval
+    cells = [[c.strip() for c in row.split("  ") if c.strip()] for row in seed_rows]
+    members = [[c.strip() for c in row.split("  ") if c.strip()] for row in out.splitlines()[2:6]]
+    assert [c[:4] for c in cells] == [[m[2], "1", m[3], "-"] for m in members]
+    stats = json.loads((run_dir / "seed_stats.json").read_text())
+    assert [g["return_ci95"] for g in stats["groups"]] == [None] * 4
+    assert (run_dir / "return_iqm.png").is_file() and "seed_stats.json" in out
 
 
 def test_eval_plays_the_masked_and_the_compact_policy(run_dir, capsys):

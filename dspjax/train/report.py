@@ -1,4 +1,6 @@
-"""Plots and the per-member table of a run directory (``dspjax report`` redraws the plots)."""
+"""The report of a run directory: the per-member table, the seed-statistics table (one row per
+grid point, its seeds' return as an IQM with a 95 % interval) and the plots (``dspjax report``
+redraws them)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dspjax.train.run_dir import networks_of, read_metrics_csv
+from dspjax.train.run_dir import networks_of, read_metrics_csv, write_atomically
+from dspjax.train.seed_stats import BOOTSTRAP_SEED, REPS, iqm_interval
 
 
 def member_label(record: dict) -> str:
@@ -41,9 +44,85 @@ def format_table(summary: dict) -> str:
             row += [f"{100 * r[net]['neurons_removed']:.1f}", f"{100 * r[net]['weights_removed']:.1f}"]
         row += ["-".join(map(str, r[nets[0]]["alive_per_layer"])), stop_reasons(r[nets[0]])]
         rows.append(row + ["DIVERGED" if r["diverged"] else ""])
+    return _columns(header, rows)
+
+
+def seed_groups(summary: dict) -> list[list[dict]]:
+    """The member records grouped by grid point (every hyperparameter the run varied except the
+    seed), in the order of each grid point's first member."""
+    groups = {}
+    for r in summary["members"]:
+        groups.setdefault(json.dumps(r["grid_point"], sort_keys=True), []).append(r)
+    return list(groups.values())
+
+
+def seed_stats(summary: dict) -> dict:
+    """The content of ``seed_stats.json``: per grid point, its seeds, the final return's IQM over
+    them with a 95 % stratified-bootstrap interval (``seed_stats.iqm_interval``; null for one
+    seed), and the policy network's neurons and weights removed and alive neurons per layer, each
+    the mean over the seeds."""
+    net = networks_of(summary)[0]
+    groups = []
+    for records in seed_groups(summary):
+        iqm = iqm_interval([r["final_return"] for r in records])
+        groups.append({
+            "grid_point": records[0]["grid_point"], "label": member_label(records[0]),
+            "seeds": [r["seed"] for r in records], "members": [r["member"] for r in records],
+            "return_iqm": iqm.iqm, "return_ci95": None if iqm.low is None else [iqm.low, iqm.high],
+            "neurons_removed_mean": float(np.mean([r[net]["neurons_removed"] for r in records])),
+            "weights_removed_mean": float(np.mean([r[net]["weights_removed"] for r in records])),
+            "alive_per_layer_mean": np.mean([r[net]["alive_per_layer"] for r in records], 0).tolist(),
+            "diverged": sum(bool(r["diverged"]) for r in records)})
+    return {"statistic": f"return: IQM over seeds, 95 % stratified-bootstrap interval (rliable, {REPS} "
+                         f"resamples, NumPy seed {BOOTSTRAP_SEED}); {net}: mean over seeds",
+            "network": net, "groups": groups}
+
+
+def format_seed_stats(stats: dict) -> str:
+    """A text table of ``seed_stats(summary)``, one row per grid point: seeds, the return's IQM
+    and 95 % interval (``-`` for one seed), and the policy network's removed % and alive neurons
+    per layer (means over seeds)."""
+    net = stats["network"]
+    header = ["hyperparameters", "seeds", "return IQM", "95% CI", f"{net} neurons-% (mean)",
+              f"{net} weights-% (mean)", f"{net} alive (mean)", ""]
+    rows = []
+    for g in stats["groups"]:
+        ci = "-" if g["return_ci95"] is None else "[{:.1f}, {:.1f}]".format(*g["return_ci95"])
+        rows.append([g["label"], str(len(g["seeds"])), f"{g['return_iqm']:.1f}", ci,
+                     f"{100 * g['neurons_removed_mean']:.1f}", f"{100 * g['weights_removed_mean']:.1f}",
+                     "-".join(f"{a:.0f}" for a in g["alive_per_layer_mean"]),
+                     f"{g['diverged']} DIVERGED" if g["diverged"] else ""])
+    return _columns(header, rows)
+
+
+def _columns(header: list[str], rows: list[list[str]]) -> str:
+    """``header`` and ``rows`` as left-aligned text columns, a rule under the header."""
     widths = [max(len(x) for x in col) for col in zip(header, *rows)]
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def write_seed_stats(run_dir, summary: dict) -> tuple[dict, list[Path]]:
+    """Writes ``seed_stats.json`` (``seed_stats(summary)``) and ``return_iqm.png`` (each grid
+    point's return IQM against its policy weights removed, the 95 % interval as error bars) in
+    ``run_dir``; returns the statistics and the two paths."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    run_dir = Path(run_dir)
+    stats = seed_stats(summary)
+    write_atomically(run_dir / "seed_stats.json", json.dumps(stats, indent=2))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, g in enumerate(stats["groups"]):
+        low, high = g["return_ci95"] or (g["return_iqm"], g["return_iqm"])
+        ax.errorbar(100 * g["weights_removed_mean"], g["return_iqm"], capsize=3, fmt="o",
+                    yerr=[[g["return_iqm"] - low], [high - g["return_iqm"]]], color=plt.cm.tab10(i % 10),
+                    label=f"{g['label']} ({len(g['seeds'])} seed{'s' * (len(g['seeds']) > 1)})")
+    ax.set(xlabel=f"policy ({stats['network']}) weights removed, mean over seeds [%]",
+           ylabel="final return: IQM over seeds, 95 % CI", title="return vs compression per grid point")
+    ax.legend(fontsize=7)
+    return stats, [run_dir / "seed_stats.json", _save(fig, run_dir / "return_iqm.png")]
 
 
 def draw_plots(run_dir) -> list[Path]:

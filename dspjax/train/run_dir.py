@@ -12,6 +12,8 @@
                      of every network of the agent (actor and critic, or q); written at the end
     checkpoint/      orbax checkpoint of the final networks and masks of every member
     *.png            plots (``dspjax report`` redraws them)
+    seed_stats.json  per grid point: the return's IQM over seeds and its 95 % interval, the policy
+                     network's compression (``dspjax report`` writes it, and return_iqm.png)
 """
 
 from __future__ import annotations

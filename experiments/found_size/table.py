@@ -9,23 +9,19 @@ useful), so that tasks with negative returns (Acrobot) read the right way round.
 
 Usage: python experiments/found_size/table.py [--tasks cartpole,acrobot] [--machine TEXT]
            > experiments/found_size/results.md
-It needs rliable: ``pip install -e ".[experiments]"``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 from dspjax.envs.highway_vec_env import JAX_PREFIX
-
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from seed_stats import iqm_interval  # noqa: E402
+from dspjax.train.seed_stats import iqm_interval
 
 RUNS = Path(__file__).parent / "runs"
 METHODS = ("dense", "dsp", "random", "small")

@@ -10,7 +10,6 @@ highway-env itself.
    ``eval_highway_env.json``, written after every member (a stopped run goes on where it was).
 
 Usage: python experiments/highway_sweep/evaluate.py [--episodes 100] [--real-episodes 20]
-(needs ``pip install -e ".[experiments]"`` for the seed statistics)
 """
 
 from __future__ import annotations
@@ -26,13 +25,12 @@ import numpy as np
 
 from dspjax.envs import close_host_envs, config_vec_env, evaluate_policy, with_env_config, with_env_id
 from dspjax.train.run_dir import load_run, member_network, run_algo
+from dspjax.train.seed_stats import iqm_interval
 
 HERE = Path(__file__).parent
 RUN = HERE / "runs" / "sweep"
 DENSITIES = (1.0, 1.5, 2.0)
 REAL_ENV = "highway-fast-v0"
-sys.path.insert(0, str(HERE.parent))
-from seed_stats import iqm_interval  # noqa: E402
 
 
 def configuration(member: dict) -> str:

@@ -4,7 +4,6 @@
 Each configuration's return is the interquartile mean over its seeds of each seed's mean return
 over the evaluation episodes, with a 95 % stratified-bootstrap interval (rliable, from a fixed
 seed). Usage: python experiments/highway_sweep/table.py [--machine TEXT] > experiments/highway_sweep/results.md
-(needs ``pip install -e ".[experiments]"``)
 """
 
 from __future__ import annotations
@@ -17,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from dspjax.train.seed_stats import iqm_interval
+
 HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 from evaluate import DENSITIES, RUN, configuration  # noqa: E402
-from seed_stats import iqm_interval  # noqa: E402
 
 
 def _interval(values) -> str:
