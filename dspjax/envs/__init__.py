@@ -1,14 +1,16 @@
 """Environments behind one batched interface: gymnax (pure JAX) and any gymnasium environment
 (highway-env's, LunarLander-v3, ...) bridged into the jitted loop by a host callback.
 
-``make_vec_env(env_id, num_envs)`` picks the right one or refuses the id: gymnax ids and
-``jax:highway-fast-v0`` / ``jax:highway-v0`` (dspjax's own port, ``envs.highway``) stay in JAX;
+``make_vec_env(env_id, num_envs)`` picks the right one or refuses the id: gymnax ids,
+``jax:highway-fast-v0`` / ``jax:highway-v0`` (dspjax's own port, ``envs.highway``) and brax's
+``brax:hopper``, ``brax:walker2d``, ... (``envs.brax_env``) stay in JAX;
 any other registered gymnasium id, or ``gymnasium:<id>`` to force gymnasium's own version of a
 gymnax id, goes through the bridge (``host_env.HostVecEnv``).
 """
 
 import dataclasses
 
+from dspjax.envs.brax_env import BRAX_PREFIX, BraxVecEnv, brax_env_ids
 from dspjax.envs.env_config import override_env_config, parse_env_config
 from dspjax.envs.evaluate import evaluate_policy
 from dspjax.envs.gymnax_env import GymnaxVecEnv, VecEnvState, gymnax_env_ids
@@ -34,6 +36,8 @@ def make_vec_env(env_id: str, num_envs: int, env_config: str = "", num_workers: 
     """
     if env_id.startswith(JAX_PREFIX):
         return HighwayVecEnv(env_id, num_envs, env_config)
+    if env_id.startswith(BRAX_PREFIX):
+        return BraxVecEnv(env_id, num_envs, env_config)
     if env_id in gymnax_env_ids():
         if env_config.strip():
             raise ConfigError(f"env_config: {env_id} is a gymnax environment, which takes no "
@@ -74,12 +78,12 @@ def with_env_id(config, env_id: str | None):
 
 
 def known_env_ids() -> tuple[str, ...]:
-    """The gymnax ids and the pure-JAX highway ids; every registered gymnasium id is accepted too
-    (through the bridge)."""
-    return gymnax_env_ids() + jax_highway_env_ids()
+    """The gymnax ids, the pure-JAX highway ids and brax's (``brax:hopper``, ...); every registered
+    gymnasium id is accepted too (through the bridge)."""
+    return gymnax_env_ids() + jax_highway_env_ids() + brax_env_ids()
 
 
-__all__ = ["ActionSpace", "ConfigError", "GymnaxVecEnv", "HighwayVecEnv", "HostEnvError", "HostVecEnv", "VecEnvState",
-           "close_host_envs", "config_vec_env", "evaluate_policy", "gymnax_env_ids",
-           "known_env_ids", "make_vec_env", "override_env_config", "parse_env_config", "take_host_error",
-           "with_env_config", "with_env_id"]
+__all__ = ["ActionSpace", "BraxVecEnv", "ConfigError", "GymnaxVecEnv", "HighwayVecEnv", "HostEnvError",
+           "HostVecEnv", "VecEnvState", "close_host_envs", "config_vec_env", "evaluate_policy",
+           "gymnax_env_ids", "known_env_ids", "make_vec_env", "override_env_config", "parse_env_config",
+           "take_host_error", "with_env_config", "with_env_id"]
