@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import jax.numpy as jnp
 
-from dspjax.agents import dqn, ppo
+from dspjax.agents import dqn, ppo, sac
 from dspjax.envs import ActionSpace, make_vec_env
 from dspjax.hparams import ConfigError
 from dspjax.pruning import chain_apply
@@ -133,6 +133,17 @@ ALGOS = {
                            "iterations (steps of every env) between gradient steps"),
                     Option("--target-update-every", "target_update_every", "int",
                            "iterations between target network refreshes"),
+                )),
+    "sac": Algo("sac", sac.SACConfig, sac.SACHParams, sac.make_train, sac.networks, sac.greedy_policy,
+                COMMON_OPTIONS + (
+                    Option("--buffer-size", "buffer_size", "int", "replay buffer capacity"),
+                    Option("--batch-size", "batch_size", "int", "transitions per gradient step"),
+                    Option("--learning-starts", "learning_starts", "int",
+                           "environment steps before the first gradient step"),
+                    Option("--updates-per-iteration", "updates_per_iteration", "int",
+                           "gradient steps per iteration (one step of every env)"),
+                    Option("--critic-hidden", "critic_hidden_sizes", "widths",
+                           "critic hidden widths (default: the actor's --hidden)"),
                 )),
 }
 
