@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from dspjax.agents import dqn, ppo, sac
 from dspjax.envs import ActionSpace, make_vec_env
 from dspjax.hparams import ConfigError
+from dspjax.policy_file import MEAN_ACTION, SQUASHED_MEAN_AND_LOG_STD
 from dspjax.pruning import chain_apply
 
 
@@ -68,6 +69,7 @@ class Algo:
     greedy_policy: Callable          # (activation, action space) -> policy(layers of the policy network, obs)
     options: tuple[Option, ...]      # static options of the CLI, the common ones included
     sampled_policy: Callable | None = None  # (activation, action space) -> policy(layers, obs, key); None: greedy only
+    box_outputs: str = MEAN_ACTION   # what the policy network outputs for box actions (policy_file)
 
     @property
     def networks(self) -> tuple[str, ...]:
@@ -144,7 +146,7 @@ ALGOS = {
                            "gradient steps per iteration (one step of every env)"),
                     Option("--critic-hidden", "critic_hidden_sizes", "widths",
                            "critic hidden widths (default: the actor's --hidden)"),
-                )),
+                ), box_outputs=SQUASHED_MEAN_AND_LOG_STD),
 }
 
 

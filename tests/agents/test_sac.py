@@ -23,7 +23,7 @@ from dspjax.agents.sac import (
 )
 from dspjax.envs import ActionSpace
 from dspjax.hparams import ConfigError
-from dspjax.pruning import THRESHOLD_NAMES, DSP, chain_apply, chain_layers, pruner_param_mask
+from dspjax.pruning import DSP, THRESHOLD_NAMES, chain_apply, chain_layers, pruner_param_mask
 from dspjax.train.algos import get_algo
 from dspjax.train.population import build_population, run_population, set_hparam
 
@@ -194,3 +194,17 @@ def test_sac_learns_pendulum():
     members = build_population(SACHParams(), {"method": ["dense"]}, (0,))
     result = run_population(make_train, config, members, progress=False)
     assert float(np.mean(result.eval_returns)) > -400.0, result.eval_returns
+
+
+def test_an_exported_sac_policy_acts_with_the_squashed_mean_in_numpy():
+    """``policy_file.Policy.act`` (NumPy alone) gives the greedy action of SAC's actor outputs."""
+    from dspjax.policy_file import SQUASHED_MEAN_AND_LOG_STD, Policy
+    rng = np.random.default_rng(3)
+    layers = [(rng.normal(size=(4, 6)).astype(np.float32), rng.normal(size=6).astype(np.float32))]
+    manifest = {"action_space": {"type": "box", "low": list(BOX.low), "high": list(BOX.high)},
+                "outputs": get_algo("sac").box_outputs}
+    assert manifest["outputs"] == SQUASHED_MEAN_AND_LOG_STD
+    obs = rng.normal(size=(5, 4)).astype(np.float32)
+    outputs = obs @ layers[0][0] + layers[0][1]
+    np.testing.assert_allclose(Policy(layers, "relu", manifest).act(obs),
+                               greedy_action(jnp.asarray(outputs), BOX), rtol=1e-5, atol=1e-6)
