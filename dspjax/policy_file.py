@@ -8,8 +8,11 @@ compression figures, and the member, environment and agent config it came from.
 
 Every hidden layer applies the activation; the last layer is linear. For discrete actions its
 outputs are the policy's action scores (PPO's logits, DQN's Q-values) and the greedy action is
-their argmax; for box actions they are the mean action, and the greedy action is the mean clipped
-to the manifest's ``action_space`` bounds.
+their argmax; for box actions (the manifest's ``outputs``) they are either the mean action
+(``mean_action``, PPO), the greedy action being the mean clipped to the manifest's
+``action_space`` bounds, or ``squashed_mean_and_log_std`` (SAC's tanh-squashed Gaussian: ``dims``
+means before tanh, then ``dims`` log-std pre-activations), the greedy action being
+``low + (tanh(mean) + 1) / 2 · (high − low)``.
 
 Nothing here unpickles: arrays through ``np.load(..., allow_pickle=False)``, the manifest as JSON.
 This module imports only NumPy and the standard library.
@@ -25,6 +28,7 @@ import numpy as np
 
 FORMAT = "dspjax-policy"
 FORMAT_VERSION = 1
+MEAN_ACTION, SQUASHED_MEAN_AND_LOG_STD = "mean_action", "squashed_mean_and_log_std"  # box outputs
 ACTIVATIONS = {"tanh": np.tanh, "relu": lambda x: np.maximum(x, 0)}
 
 
@@ -63,7 +67,10 @@ class Policy(NamedTuple):
     def act(self, obs):
         space = self.manifest["action_space"]
         if space["type"] == "box":
-            return np.clip(self(obs), np.asarray(space["low"], np.float32), np.asarray(space["high"], np.float32))
+            low, high = np.asarray(space["low"], np.float32), np.asarray(space["high"], np.float32)
+            if self.manifest.get("outputs") == SQUASHED_MEAN_AND_LOG_STD:
+                return low + 0.5 * (np.tanh(self(obs)[..., :low.size]) + 1.0) * (high - low)
+            return np.clip(self(obs), low, high)
         return np.argmax(self(obs), axis=-1)
 
 

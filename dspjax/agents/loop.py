@@ -33,13 +33,16 @@ def keep_unless_diverged(diverged, old_state, new_state):
     return jax.tree.map(lambda old, new: jnp.where(diverged, old, new), old_state, new_state)
 
 
-def make_greedy_evaluate(config, policy_outputs, action_space):
+def make_greedy_evaluate(config, policy_outputs, action_space, greedy=None):
     """``evaluate(state, key)``: returns of the greedy action of ``policy_outputs(state.params,
-    obs)`` (``action_space.greedy``: the argmax of action scores, or a box's mean action clipped)
-    over ``config.eval_episodes`` episodes of ``config.env_id``."""
+    obs)`` over ``config.eval_episodes`` episodes of ``config.env_id``. ``greedy(outputs) ->
+    actions`` is ``action_space.greedy`` unless given (the argmax of action scores, or a box's mean
+    action clipped; SAC's squashed mean is its own)."""
+    greedy = action_space.greedy if greedy is None else greedy
+
     def evaluate(state, key):
         return evaluate_policy(lambda n: config_vec_env(config, n),
-                               lambda obs, _: action_space.greedy(policy_outputs(state.params, obs)),
+                               lambda obs, _: greedy(policy_outputs(state.params, obs)),
                                key, config.eval_episodes)
     return evaluate
 

@@ -110,8 +110,8 @@ class PPOHParams:
     vf_coef: float = hparam(0.5, low=0.0, help="value loss coefficient")
     max_grad_norm: float = hparam(0.5, low=0.0, low_open=True, help="global gradient-norm clip")
     prune_critic: int = hparam(0, choices=PRUNE_CRITIC_NAMES,
-                               help="regularize and prune the critic too (off, the default: only the "
-                                    "deployed actor is; the critic stays dense)")
+                               help="regularize and prune the critic(s) too, each with its own mask "
+                                    "(ppo's default off: only the deployed actor is pruned; sac's on)")
     dsp: DSPHParams = struct.field(default_factory=DSPHParams)
 
     def validate(self) -> None:

@@ -14,9 +14,10 @@ from collections.abc import Callable
 
 import jax.numpy as jnp
 
-from dspjax.agents import dqn, ppo
+from dspjax.agents import dqn, ppo, sac
 from dspjax.envs import ActionSpace, make_vec_env
 from dspjax.hparams import ConfigError
+from dspjax.policy_file import MEAN_ACTION, SQUASHED_MEAN_AND_LOG_STD
 from dspjax.pruning import chain_apply
 
 
@@ -68,6 +69,7 @@ class Algo:
     greedy_policy: Callable          # (activation, action space) -> policy(layers of the policy network, obs)
     options: tuple[Option, ...]      # static options of the CLI, the common ones included
     sampled_policy: Callable | None = None  # (activation, action space) -> policy(layers, obs, key); None: greedy only
+    box_outputs: str = MEAN_ACTION   # what the policy network outputs for box actions (policy_file)
 
     @property
     def networks(self) -> tuple[str, ...]:
@@ -134,6 +136,17 @@ ALGOS = {
                     Option("--target-update-every", "target_update_every", "int",
                            "iterations between target network refreshes"),
                 )),
+    "sac": Algo("sac", sac.SACConfig, sac.SACHParams, sac.make_train, sac.networks, sac.greedy_policy,
+                COMMON_OPTIONS + (
+                    Option("--buffer-size", "buffer_size", "int", "replay buffer capacity"),
+                    Option("--batch-size", "batch_size", "int", "transitions per gradient step"),
+                    Option("--learning-starts", "learning_starts", "int",
+                           "environment steps before the first gradient step"),
+                    Option("--updates-per-iteration", "updates_per_iteration", "int",
+                           "gradient steps per iteration (one step of every env)"),
+                    Option("--critic-hidden", "critic_hidden_sizes", "widths",
+                           "critic hidden widths (default: the actor's --hidden)"),
+                ), box_outputs=SQUASHED_MEAN_AND_LOG_STD),
 }
 
 

@@ -28,7 +28,14 @@ import numpy as np
 import dspjax
 from dspjax.envs import gymnax_env_ids
 from dspjax.hparams import ConfigError
-from dspjax.policy_file import FORMAT, FORMAT_VERSION, layer_names, manifest_path
+from dspjax.policy_file import (
+    FORMAT,
+    FORMAT_VERSION,
+    MEAN_ACTION,
+    SQUASHED_MEAN_AND_LOG_STD,
+    layer_names,
+    manifest_path,
+)
 from dspjax.pruning import compact, compression_stats, dense_param_count, param_masks
 from dspjax.train.algos import action_space_of
 from dspjax.train.run_dir import load_run, member_network, run_algo
@@ -127,6 +134,15 @@ def _env_config(config) -> dict | str:
         return config.env_config
 
 
+# What the greedy box action is, for each kind of box outputs (``Algo.box_outputs``).
+BOX_GREEDY_ACTIONS = {
+    MEAN_ACTION: "the outputs clipped to the action space's low and high",
+    SQUASHED_MEAN_AND_LOG_STD: "low + (tanh(outputs[:dims]) + 1) / 2 * (high - low), the first dims "
+                               "outputs being the Gaussian's mean before tanh (the other dims its log std's "
+                               "pre-activations)",
+}
+
+
 def manifest_action_space(space) -> dict:
     """The manifest's ``action_space``: ``{"type": "discrete", "n"}`` or ``{"type": "box", "low",
     "high"}`` (``policy_file.Policy.act`` reads it)."""
@@ -150,9 +166,9 @@ def policy_manifest(cfg: dict, summary: dict, member: int, net: str, layers, sta
         "observation_size": sizes[0],
         "action_space": manifest_action_space(space),
         "outputs": ("logits" if algo.sampled_policy is not None else "q_values") if space.is_discrete
-        else "mean_action",
+        else algo.box_outputs,
         "greedy_action": "argmax of the outputs" if space.is_discrete
-        else "the outputs clipped to the action space's low and high",
+        else BOX_GREEDY_ACTIONS[algo.box_outputs],
         "compression": {
             "dense_layer_sizes": [int(full_params[0]["kernel"].shape[0])]
             + [int(layer["bias"].shape[0]) for layer in full_params],

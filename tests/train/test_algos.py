@@ -21,8 +21,9 @@ def test_both_agents_are_registered_with_their_networks():
     assert get_algo("ppo").networks == ("actor", "critic") and get_algo("ppo").policy_network == "actor"
     assert list(get_algo("ppo").declare(PPOConfig())) == ["actor", "critic"]
     assert get_algo("dqn").networks == ("q",) and get_algo("dqn").policy_network == "q"
-    with pytest.raises(ConfigError, match="algo='sac': must be one of ppo, dqn"):
-        get_algo("sac")
+    assert get_algo("sac").networks == ("actor", "q1", "q2") and get_algo("sac").policy_network == "actor"
+    with pytest.raises(ConfigError, match="algo='td3': must be one of ppo, dqn, sac"):
+        get_algo("td3")
 
 
 @pytest.mark.parametrize("name", list(ALGOS))
@@ -35,7 +36,7 @@ def test_every_option_sets_a_field_of_the_agents_config(name):
     assert {"env_id", "env_config", "env_workers", "total_timesteps"} <= {o.field for o in algo.options}
 
 
-@pytest.mark.parametrize("name", list(ALGOS))
+@pytest.mark.parametrize("name", ["ppo", "dqn"])  # the agents for discrete actions
 def test_greedy_policy_is_the_argmax_of_the_policy_networks_output(name):
     params = init_layers(jax.random.PRNGKey(0), (4, 8, 3))
     obs = np.asarray(jax.random.normal(jax.random.PRNGKey(1), (16, 4)))
@@ -63,6 +64,18 @@ def test_ppos_greedy_box_action_is_the_actors_output_clipped_and_it_is_not_sampl
     np.testing.assert_allclose(np.asarray(greedy), np.clip(mean, -2, 2), rtol=1e-5, atol=1e-6)
     with pytest.raises(ConfigError, match="policy=sample: for discrete actions; these are Box"):
         ALGOS["ppo"].evaluation_policy("sample", config)
+
+
+def test_sacs_greedy_box_action_is_the_rescaled_tanh_of_the_actors_first_outputs():
+    params = init_layers(jax.random.PRNGKey(0), (3, 8, 2))  # Pendulum: 1 mean, 1 log-std output
+    obs = 3 * np.asarray(jax.random.normal(jax.random.PRNGKey(1), (64, 3)))
+    h = np.maximum(obs @ np.asarray(params[0]["kernel"]) + np.asarray(params[0]["bias"]), 0)
+    out = h @ np.asarray(params[1]["kernel"]) + np.asarray(params[1]["bias"])
+    config = ALGOS["sac"].config(env_id="Pendulum-v1")  # torque in [-2, 2], relu
+    greedy = ALGOS["sac"].evaluation_policy("greedy", config)(params, obs, None)
+    np.testing.assert_allclose(np.asarray(greedy), 2 * np.tanh(out[:, :1]), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ConfigError, match="policy=sample: sac's policy is its greedy action"):
+        ALGOS["sac"].evaluation_policy("sample", config)
 
 
 def test_ppo_samples_from_the_actors_softmax_and_dqn_has_no_sampled_policy():
