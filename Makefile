@@ -19,7 +19,7 @@ train: install          ## the default job: PPO+DSP on gymnax CartPole-v1, 3 see
 test: install           ## the whole test suite (17-19 minutes on 2 CPU cores, after the install; -m "not slow" skips the slow ones)
 	$(BIN)/python -m pytest $(ARGS)
 
-bench: install          ## benchmarks: population scaling, DSP's cost, host bridge, inference, segments, two processes, JAX highway (vs highway-env and HighJax from HIGHJAX_SRC if present)
+bench: install          ## benchmarks: population scaling, DSP's cost, host bridge, inference, segments, two processes, JAX highway (vs highway-env and HighJax from HIGHJAX_SRC if present), brax vs MuJoCo
 	$(BIN)/python benchmarks/population_scaling.py $(ARGS)
 	$(BIN)/python benchmarks/dsp_cost.py
 	$(BIN)/python benchmarks/bridge_overhead.py
@@ -27,6 +27,7 @@ bench: install          ## benchmarks: population scaling, DSP's cost, host brid
 	$(BIN)/python benchmarks/segment_overhead.py
 	$(BIN)/python benchmarks/distributed.py
 	$(BIN)/python benchmarks/highway_step.py
+	$(BIN)/python benchmarks/continuous_env_steps.py
 
 experiments: install    ## regenerate experiments/cartpole (about 10 minutes on 2 CPU cores)
 	bash experiments/cartpole/run.sh
