@@ -1,11 +1,14 @@
-"""Running statistics for PPO's reward scaling, as the usual JAX PPO baselines do for MuJoCo.
+"""Running statistics for PPO's observation normalization and reward scaling, as the usual JAX PPO
+baselines do for MuJoCo.
 
 ``RunningMeanStd`` merges batches into a mean and variance (Chan et al.'s parallel update: exact
 for the concatenation of all batches seen, up to float32 rounding). ``RewardScaler`` keeps each
 environment's discounted return ``G_t = r_t + γ G_{t−1}`` (restarted after an episode ends) and
 divides rewards by the running standard deviation of ``G``: the scale of the value targets then
 stays near 1 whatever the task's reward scale, while the sign and relative size of rewards (and so
-the optimal policy) are unchanged.
+the optimal policy) are unchanged. ``normalize`` maps observations to ``(obs − mean) / std`` with
+the running statistics (not clipped, so that ``folded_first_layer`` can fold the map into the first
+Dense layer: the network that ships then takes raw observations and stays a plain MLP).
 """
 
 from __future__ import annotations
@@ -55,3 +58,18 @@ class RewardScaler:
         stats = self.stats.update(returns)
         scaled = reward / jnp.sqrt(stats.var + EPSILON)
         return RewardScaler(jnp.where(done, 0.0, returns), stats), scaled
+
+
+def normalize(stats: RunningMeanStd, obs):
+    """``(obs − mean) / sqrt(var + ε)`` with the running statistics of the observations."""
+    return (obs - stats.mean) / jnp.sqrt(stats.var + EPSILON)
+
+
+def folded_first_layer(layer: dict, stats: RunningMeanStd) -> dict:
+    """The first Dense layer ``{"kernel", "bias"}`` with ``normalize`` folded in: on a raw ``x`` it
+    computes what ``layer`` computes on ``normalize(stats, x)``, ``x @ (W / s) + (b − (μ / s) @ W)``
+    for ``s = sqrt(var + ε)``. A pruned neuron's column of ``W`` and its bias stay exactly 0, and
+    statistics never updated (mean 0, variance 1) give ``layer`` back bit for bit."""
+    scale = jnp.sqrt(stats.var + EPSILON)
+    kernel = layer["kernel"]
+    return {"kernel": kernel / scale[:, None], "bias": layer["bias"] - (stats.mean / scale) @ kernel}

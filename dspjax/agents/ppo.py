@@ -36,14 +36,23 @@ from dspjax.agents.loop import (
     make_greedy_evaluate,
     make_scan_train,
 )
-from dspjax.agents.normalization import RewardScaler
+from dspjax.agents.normalization import RewardScaler, RunningMeanStd, folded_first_layer, normalize
 from dspjax.envs import ActionSpace, config_vec_env
 from dspjax.hparams import ConfigError, hparam, validate_fields
 from dspjax.networks import MLP
-from dspjax.pruning import ACTIVATIONS, DSP, NO_PRUNING, DSPHParams, DSPState, chain_apply
+from dspjax.pruning import (
+    ACTIVATIONS,
+    DSP,
+    NO_PRUNING,
+    DSPHParams,
+    DSPState,
+    chain_apply,
+    chain_layers,
+    with_chain_layers,
+)
 
 PRUNE_CRITIC_NAMES = ("off", "on")
-REWARD_SCALING = ("auto", "on", "off")
+AUTO_ON_OFF = ("auto", "on", "off")  # reward_scaling, obs_normalization: auto = on for box actions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +72,7 @@ class PPOConfig:
     anneal_lr: bool = True
     eval_episodes: int = 10
     reward_scaling: str = "auto"  # rewards / std of the discounted return: on, off, auto (on for box actions)
+    obs_normalization: str = "auto"  # obs to (x − running mean) / std: on, off, auto (on for box actions)
 
     @property
     def num_iterations(self) -> int:
@@ -92,8 +102,9 @@ class PPOConfig:
         for name, sizes in (("hidden_sizes", self.hidden_sizes), ("critic_hidden_sizes", self.critic_sizes)):
             if not sizes or min(sizes) < 1:
                 raise ConfigError(f"{name}={sizes}: must be one or more widths >= 1")
-        if self.reward_scaling not in REWARD_SCALING:
-            raise ConfigError(f"reward_scaling={self.reward_scaling!r}: must be one of {', '.join(REWARD_SCALING)}")
+        for name in ("reward_scaling", "obs_normalization"):
+            if getattr(self, name) not in AUTO_ON_OFF:
+                raise ConfigError(f"{name}={getattr(self, name)!r}: must be one of {', '.join(AUTO_ON_OFF)}")
         if self.activation not in ACTIVATIONS:
             raise ConfigError(f"activation={self.activation!r}: must be one of {', '.join(ACTIVATIONS)}")
         config_vec_env(self, 1)
@@ -137,6 +148,7 @@ class PPOState:
     key: jnp.ndarray
     diverged: jnp.ndarray    # bool: a non-finite loss or parameter was met; updates stopped
     reward_scaler: RewardScaler  # running discounted returns and their statistics (reward_scaling)
+    obs_stats: RunningMeanStd    # running mean and variance of the observations (obs_normalization)
 
 
 def generalized_advantages(rewards, values, dones, truncated, final_values, last_value, gamma,
@@ -192,7 +204,9 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
     config.validate()
     env = config_vec_env(config, config.num_envs)
     space = env.action_space
-    scale_rewards = config.reward_scaling == "on" or (config.reward_scaling == "auto" and not space.is_discrete)
+    scale_rewards, normalize_obs = (getattr(config, name) == "on" or (getattr(config, name) == "auto"
+                                                                      and not space.is_discrete)
+                                    for name in ("reward_scaling", "obs_normalization"))
     models = actor_critic(config, space)
     n_iter = config.num_iterations
     n_grad_steps = n_iter * config.update_epochs * config.num_minibatches
@@ -226,12 +240,16 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
         if not space.is_discrete:  # σ = 1 at the start
             params["log_std"] = jnp.zeros((space.size,), jnp.float32)
         return PPOState(params, make_dsp(hp).init(k_dsp, params), env_state, obs, key,
-                        jnp.array(False), RewardScaler.create(config.num_envs))
+                        jnp.array(False), RewardScaler.create(config.num_envs),
+                        RunningMeanStd.create((env.observation_size,)))
 
     def rollout(state: PPOState, gamma):
         def step(carry, _):
-            env_state, obs, key, scaler = carry
+            env_state, raw_obs, key, scaler, stats = carry
             key, k_act, k_env = jax.random.split(key, 3)
+            if normalize_obs:  # every observation enters the statistics once, when it is acted on
+                stats = stats.update(raw_obs)
+            obs = normalize(stats, raw_obs)
             pi = policy(state.params, obs)
             value = value_of(state.params, obs)
             action = pi.sample(seed=k_act)
@@ -239,16 +257,17 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
             next_obs, env_state, reward, terminated, truncated, info = env.step(
                 k_env, env_state, space.clip(action))
             # A truncated episode is cut but bootstrapped from its final observation's value.
-            final_value = value_of(state.params, info["final_observation"])
+            final_value = value_of(state.params, normalize(stats, info["final_observation"]))
             if scale_rewards:
                 scaler, reward = scaler.scale(reward, terminated | truncated, gamma)
             transition = dict(obs=obs, action=action, reward=reward, done=terminated | truncated,
                               truncated=truncated, final_value=final_value,
                               log_prob=log_prob, value=value, info=info)
-            return (env_state, next_obs, key, scaler), transition
-        (env_state, obs, key, scaler), traj = jax.lax.scan(
-            step, (state.env_state, state.obs, state.key, state.reward_scaler), None, config.num_steps)
-        return state.replace(env_state=env_state, obs=obs, key=key, reward_scaler=scaler), traj
+            return (env_state, next_obs, key, scaler, stats), transition
+        (env_state, obs, key, scaler, stats), traj = jax.lax.scan(
+            step, (state.env_state, state.obs, state.key, state.reward_scaler, state.obs_stats), None,
+            config.num_steps)
+        return state.replace(env_state=env_state, obs=obs, key=key, reward_scaler=scaler, obs_stats=stats), traj
 
     def loss_fn(params, batch, hp):
         """PPO's loss (clipped objective, value loss, entropy); DSP adds its penalty itself."""
@@ -290,7 +309,7 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
         if progress_callback is not None:
             jax.debug.callback(progress_callback, iteration)
         new, traj = rollout(state, hp.gamma)
-        last_value = value_of(new.params, new.obs)
+        last_value = value_of(new.params, normalize(new.obs_stats, new.obs))
         advantages, targets = generalized_advantages(
             traj["reward"], traj["value"], traj["done"], traj["truncated"], traj["final_value"],
             last_value, hp.gamma, hp.gae_lambda)
@@ -307,14 +326,31 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
         # A diverged member keeps its last finite networks; the population is never touched.
         next_state = keep_unless_diverged(diverged, state.replace(
             diverged=diverged, env_state=new.env_state, obs=new.obs, key=key,
-            reward_scaler=new.reward_scaler), updated)
+            reward_scaler=new.reward_scaler, obs_stats=new.obs_stats), updated)
         metrics = dict(timesteps=(iteration + 1) * config.num_envs * config.num_steps,
                        **episode_metrics(traj["info"]), diverged=diverged, **losses)
         metrics.update(make_dsp(hp).metrics(next_state.params, next_state.dsp))
         return next_state, metrics
 
-    return make_scan_train(init, iteration_step, make_greedy_evaluate(config, policy_logits, space),
+    greedy_evaluate = make_greedy_evaluate(config, policy_logits, space)
+
+    def evaluate(state, key):  # the network that ships: the normalization folded in
+        return greedy_evaluate(state.replace(params=deployed_params(config, state)), key)
+
+    return make_scan_train(init, iteration_step, evaluate,
                            n_iter, make_env_restart(env))
+
+
+def deployed_params(config: PPOConfig, state: PPOState) -> dict:
+    """``state.params`` as the networks are deployed: the observation normalization folded into the
+    first layer of the actor and of the critic, so that they take raw observations (the params
+    themselves where the normalization is off). For one member's state; ``jax.vmap`` it over a
+    population's."""
+    params = state.params
+    for chain in networks(config).values():
+        layers = chain_layers(params, chain)
+        params = with_chain_layers(params, chain, (folded_first_layer(layers[0], state.obs_stats),) + layers[1:])
+    return params
 
 
 def greedy_policy(activation: str, action_space: ActionSpace):

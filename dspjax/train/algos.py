@@ -70,6 +70,7 @@ class Algo:
     options: tuple[Option, ...]      # static options of the CLI, the common ones included
     sampled_policy: Callable | None = None  # (activation, action space) -> policy(layers, obs, key); None: greedy only
     box_outputs: str = MEAN_ACTION   # what the policy network outputs for box actions (policy_file)
+    deployed_params: Callable | None = None  # (config, one member's final state) -> params as deployed
 
     @property
     def networks(self) -> tuple[str, ...]:
@@ -96,6 +97,15 @@ class Algo:
             return self.sampled_policy(activation, action_space)
         greedy = self.greedy_policy(activation, action_space)
         return lambda params, obs, _: greedy(params, obs)
+
+    def deployed(self, config, final_state) -> dict:
+        """The parameters of a population's final state (members on the leading axis) as its
+        networks are deployed and saved: ``deployed_params`` where the agent has one (PPO folds its
+        observation normalization into the first layers), else the state's own."""
+        if self.deployed_params is None:
+            return final_state.params
+        import jax
+        return jax.vmap(lambda state: self.deployed_params(config, state))(final_state)
 
     def config(self, **fields):
         """The config class with ``fields`` set (lists become tuples, unknown keys are refused)."""
@@ -124,7 +134,10 @@ ALGOS = {
                     Option("--reward-scaling", "reward_scaling", "str",
                            "divide rewards by the running std of the discounted return: on, off, "
                            "or auto (on for box actions)"),
-                ), sampled_policy=ppo.sampled_policy),
+                    Option("--obs-normalization", "obs_normalization", "str",
+                           "observations to (x - running mean) / running std, folded into the first "
+                           "layers of the saved networks: on, off, or auto (on for box actions)"),
+                ), sampled_policy=ppo.sampled_policy, deployed_params=ppo.deployed_params),
     "dqn": Algo("dqn", dqn.DQNConfig, dqn.DQNHParams, dqn.make_train, dqn.networks, greedy_argmax,
                 COMMON_OPTIONS + (
                     Option("--buffer-size", "buffer_size", "int", "replay buffer capacity"),

@@ -127,7 +127,8 @@ def write_run(run_dir, algo: str, config, base_hp, sweep: dict, seeds, result: P
                "networks": pruned, "policy_network": pruned[0],
                "compile_seconds": result.compile_seconds, "run_seconds": result.run_seconds,
                "members": summarize(result, networks)}
-    save_checkpoint(run_dir / "checkpoint", result.final_state, networks)
+    save_checkpoint(run_dir / "checkpoint", get_algo(algo).deployed(config, result.final_state),
+                    result.final_state.dsp.pruners, networks)
     write_atomically(run_dir / "summary.json", json.dumps(summary, indent=2))  # last: the run is done
     return summary
 
@@ -192,13 +193,13 @@ def read_metrics_csv(path) -> dict[str, np.ndarray]:
     return out
 
 
-def save_checkpoint(path, final_state, networks: dict) -> None:
-    """The final layers and masks of every declared network of every member (batched leading
-    axis) with orbax; each network's layers as a list ``[{"kernel", "bias"}, ...]``."""
+def save_checkpoint(path, params, pruners: dict, networks: dict) -> None:
+    """The final layers (from ``params``, as deployed: ``Algo.deployed``) and masks (from
+    ``pruners``) of every declared network of every member (batched leading axis) with orbax; each
+    network's layers as a list ``[{"kernel", "bias"}, ...]``."""
     import orbax.checkpoint as ocp
-    pruners = final_state.dsp.pruners
     owned = [n for n, chain in networks.items() if chain.mask_of is None]
-    tree = {"params": {n: list(chain_layers(final_state.params, networks[n])) for n in owned},
+    tree = {"params": {n: list(chain_layers(params, networks[n])) for n in owned},
             "neuron_masks": {n: list(pruners[n].neuron_masks) for n in owned},
             "weight_masks": {n: list(pruners[n].weight_masks) for n in owned}}
     me = jax.process_index()  # across processes, the one that writes the run directory alone

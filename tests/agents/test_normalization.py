@@ -3,7 +3,7 @@
 import jax.numpy as jnp
 import numpy as np
 
-from dspjax.agents.normalization import RewardScaler, RunningMeanStd
+from dspjax.agents.normalization import RewardScaler, RunningMeanStd, folded_first_layer
 
 
 def test_running_mean_and_variance_are_those_of_every_sample_merged():
@@ -43,3 +43,29 @@ def test_rewards_are_divided_by_the_std_of_the_discounted_return_restarted_at_ep
     assert dones[:-1].any()  # some returns restarted
     np.testing.assert_allclose(np.stack(got), np.stack(expected), rtol=1e-4)
     np.testing.assert_allclose(scaler.returns, returns, rtol=1e-5, atol=1e-6)
+
+
+def test_the_folded_first_layer_on_raw_observations_is_the_layer_on_normalized_ones():
+    rng = np.random.default_rng(2)
+    stats = RunningMeanStd.create((5,)).update(jnp.asarray(rng.normal(4.0, 3.0, (100, 5)), jnp.float32))
+    kernel = rng.normal(size=(5, 6)).astype(np.float32)
+    kernel[:, 2] = 0.0  # a pruned neuron: its incoming weights and bias are 0
+    bias = rng.normal(size=6).astype(np.float32)
+    bias[2] = 0.0
+    x = rng.normal(4.0, 3.0, (32, 5)).astype(np.float32)
+    folded = folded_first_layer({"kernel": jnp.asarray(kernel), "bias": jnp.asarray(bias)}, stats)
+    mean, std = np.asarray(stats.mean, np.float64), np.sqrt(np.asarray(stats.var, np.float64) + 1e-8)
+    reference = ((x - mean) / std) @ kernel + bias
+    # float32: |error| <= a few ulps of sum |terms| per output
+    bound = 8 * np.finfo(np.float32).eps * (np.abs((x - mean) / std) @ np.abs(kernel) + np.abs(bias))
+    assert np.all(np.abs(np.asarray(x @ folded["kernel"] + folded["bias"]) - reference) <= bound + 1e-30)
+    assert np.all(np.asarray(folded["kernel"])[:, 2] == 0) and float(folded["bias"][2]) == 0.0
+
+
+def test_statistics_never_updated_fold_to_the_same_layer_bit_for_bit():
+    rng = np.random.default_rng(3)
+    layer = {"kernel": jnp.asarray(rng.normal(size=(4, 3)), jnp.float32),
+             "bias": jnp.asarray(rng.normal(size=3), jnp.float32)}
+    folded = folded_first_layer(layer, RunningMeanStd.create((4,)))
+    np.testing.assert_array_equal(folded["kernel"], layer["kernel"])
+    np.testing.assert_array_equal(folded["bias"], layer["bias"])

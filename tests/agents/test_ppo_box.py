@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from dspjax.agents import PPOConfig, PPOHParams, make_train
-from dspjax.agents.ppo import policy_distribution
+from dspjax.agents.normalization import normalize
+from dspjax.agents.ppo import deployed_params, networks, policy_distribution
 from dspjax.envs import ActionSpace
+from dspjax.pruning import chain_apply, chain_layers
 from dspjax.train.population import build_population, run_population
 
 BOX = ActionSpace.box([-2.0, -1.0, 0.0], [2.0, 1.0, 3.0])
@@ -74,3 +76,27 @@ def test_dense_ppo_learns_pendulum():
     members = build_population(hp, {"method": ["dense"]}, (0,))
     result = run_population(make_train, config, members, progress=False)
     assert float(np.mean(result.eval_returns)) > -400.0, result.eval_returns
+
+
+def test_the_deployed_actor_takes_raw_observations_and_acts_as_the_trained_one():
+    # obs_normalization auto = on for box actions: after training, the saved actor (normalization
+    # folded into its first layer) on raw observations computes what the trained actor computes
+    # on normalized ones.
+    config = PPOConfig(env_id="MountainCarContinuous-v0", hidden_sizes=(16, 16), total_timesteps=4 * 128 * 3)
+    state, _, _ = jax.jit(make_train(config))(jax.random.PRNGKey(0), PPOHParams())
+    assert float(state.obs_stats.count) > 4 * 128 * 3 - 1  # every acted-on observation counted
+    assert np.abs(np.asarray(state.obs_stats.mean)).max() > 1e-3
+    obs = jax.random.normal(jax.random.PRNGKey(1), (64, 2)) * 0.5
+    chain = networks(config)["actor"]
+    trained = chain_apply(chain_layers(state.params, chain), normalize(state.obs_stats, obs))[0]
+    deployed = chain_apply(chain_layers(deployed_params(config, state), chain), obs)[0]
+    np.testing.assert_allclose(deployed, trained, rtol=1e-4, atol=1e-5)
+
+
+def test_discrete_ppo_normalizes_nothing_by_default_and_deploys_its_own_params():
+    config = PPOConfig(hidden_sizes=(8, 8), total_timesteps=4 * 128 * 2)
+    state, _, _ = jax.jit(make_train(config))(jax.random.PRNGKey(0), PPOHParams())
+    np.testing.assert_array_equal(state.obs_stats.mean, 0.0)
+    deployed = deployed_params(config, state)
+    for a, b in zip(jax.tree.leaves(deployed), jax.tree.leaves(state.params)):
+        np.testing.assert_array_equal(a, b)

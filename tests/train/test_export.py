@@ -79,7 +79,7 @@ def _write_fake_run(run_dir, algo, config, nets, alive, returns, weight_density=
                "members": [{**m, "final_return": r, "diverged": i in diverged}
                            for i, (m, r) in enumerate(zip(members, returns))]}
     (run_dir / "summary.json").write_text(json.dumps(summary))
-    save_checkpoint(run_dir / "checkpoint", state, declared)
+    save_checkpoint(run_dir / "checkpoint", state.params, state.dsp.pruners, declared)
     return {net: (params[net], neuron[net]) for net in nets}
 
 
