@@ -35,7 +35,7 @@ SMALL = ["--steps", "1536", "--num-envs", "4", "--num-steps", "32", "--epochs", 
     (["train", "--seeds", "0"], "seeds=0"),
     (["train", "--minibatches", "3"], "num_minibatches=3"),
     (["train", "--critic-hidden", "64,0"], "critic_hidden_sizes=(64, 0)"),
-    (["train", "--algo", "dqn", "--critic-hidden", "64"], "--critic-hidden is an option of ppo, not of --algo dqn"),
+    (["train", "--algo", "dqn", "--critic-hidden", "64"], "--critic-hidden is an option of ppo, sac, not of --algo dqn"),
     (["train", "--lr", "inf"], "lr=inf"),
     (["train", "--steps", "ten"], "--steps"),
     (["train", "--eps-start", "0.5"], "--eps-start is a hyperparameter of dqn, not of --algo ppo"),
@@ -45,7 +45,7 @@ SMALL = ["--steps", "1536", "--num-envs", "4", "--num-steps", "32", "--epochs", 
      "--sweep clip_eps is a hyperparameter of ppo, not of --algo dqn"),
     (["train", "--algo", "dqn", "--sweep", "no_such=1"], "unknown hyperparameter 'no_such'"),
     (["train", "--algo", "dqn", "--eps-end", "1.5"], "eps_end=1.5"),
-    (["train", "--buffer-size", "100"], "--buffer-size is an option of dqn, not of --algo ppo"),
+    (["train", "--buffer-size", "100"], "--buffer-size is an option of dqn, sac, not of --algo ppo"),
     (["train", "--algo", "dqn", "--epochs", "2"], "--epochs is an option of ppo, not of --algo dqn"),
     (["train", "--algo", "dqn", "--batch-size", "0"], "batch_size=0"),
     (["train", "--algo", "dqn", "--env", "NoSuchEnv-v9"], "env='NoSuchEnv-v9'"),
@@ -445,4 +445,4 @@ def test_eval_plays_a_run_trained_in_the_jax_highway_port_on_highway_env_itself(
     assert main(["eval", str(out), "--env", "CartPole-v1"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "env='CartPole-v1': its observations (4 numbers)" in err \
-        and "jax:highway-fast-v0 (25, 5)" in err
+        and "jax:highway-fast-v0 (25, Discrete(5))" in err
