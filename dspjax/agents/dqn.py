@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from dspjax.agents.config_checks import check_action_space, check_networks, check_positive, check_replay
 from dspjax.agents.loop import (
     all_finite,
     episode_metrics,
@@ -33,9 +34,9 @@ from dspjax.agents.loop import (
     make_scan_train,
 )
 from dspjax.envs import config_vec_env
-from dspjax.hparams import ConfigError, hparam, validate_fields
+from dspjax.hparams import hparam, validate_fields
 from dspjax.networks import MLP
-from dspjax.pruning import ACTIVATIONS, DSP, DSPHParams, DSPState
+from dspjax.pruning import DSP, DSPHParams, DSPState
 
 DOUBLE_DQN_NAMES = ("off", "on")
 
@@ -76,26 +77,11 @@ class DQNConfig:
 
     def validate(self) -> None:
         """Raises ConfigError naming the first bad field; builds nothing."""
-        for name in ("num_envs", "buffer_size", "batch_size", "train_every",
-                     "target_update_every", "eval_episodes"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name}={getattr(self, name)}: must be an integer >= 1")
-        if self.learning_starts < 0:
-            raise ConfigError(f"learning_starts={self.learning_starts}: must be >= 0")
-        if self.num_iterations < 1:
-            raise ConfigError(f"total_timesteps={self.total_timesteps}: must be at least "
-                              f"num_envs = {self.num_envs}")
-        if self.buffer_size < self.num_envs:
-            raise ConfigError(f"buffer_size={self.buffer_size}: must hold one step of every "
-                              f"environment (>= num_envs = {self.num_envs})")
-        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
-            raise ConfigError(f"hidden_sizes={self.hidden_sizes}: must be one or more widths >= 1")
-        if self.activation not in ACTIVATIONS:
-            raise ConfigError(f"activation={self.activation!r}: must be one of {', '.join(ACTIVATIONS)}")
-        space = config_vec_env(self, 1).action_space
-        if not space.is_discrete:
-            raise ConfigError(f"env={self.env_id!r}: DQN needs discrete actions, and its actions are "
-                              f"{space}; use --algo ppo for box actions")
+        check_positive(self, ("num_envs", "buffer_size", "batch_size", "train_every",
+                              "target_update_every", "eval_episodes"))
+        check_replay(self)
+        check_networks(self, {"hidden_sizes": self.hidden_sizes})
+        check_action_space(self, "DQN", discrete=True, instead="--algo ppo for box actions")
 
 
 @struct.dataclass

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from dspjax.agents.config_checks import check_networks, check_positive
 from dspjax.agents.loop import (
     all_finite,
     episode_metrics,
@@ -41,7 +42,6 @@ from dspjax.envs import ActionSpace, config_vec_env
 from dspjax.hparams import ConfigError, hparam, validate_fields
 from dspjax.networks import MLP
 from dspjax.pruning import (
-    ACTIVATIONS,
     DSP,
     NO_PRUNING,
     DSPHParams,
@@ -89,24 +89,17 @@ class PPOConfig:
 
     def validate(self) -> None:
         """Raises ConfigError naming the first bad field; builds nothing."""
-        positive = ("num_envs", "num_steps", "update_epochs", "num_minibatches", "eval_episodes")
-        for name in positive:
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name}={getattr(self, name)}: must be an integer >= 1")
+        check_positive(self, ("num_envs", "num_steps", "update_epochs", "num_minibatches", "eval_episodes"))
         if self.num_iterations < 1:
             raise ConfigError(f"total_timesteps={self.total_timesteps}: must be at least "
                               f"num_envs * num_steps = {self.num_envs * self.num_steps}")
         if (self.num_envs * self.num_steps) % self.num_minibatches:
             raise ConfigError(f"num_minibatches={self.num_minibatches}: must divide num_envs * "
                               f"num_steps = {self.num_envs * self.num_steps}")
-        for name, sizes in (("hidden_sizes", self.hidden_sizes), ("critic_hidden_sizes", self.critic_sizes)):
-            if not sizes or min(sizes) < 1:
-                raise ConfigError(f"{name}={sizes}: must be one or more widths >= 1")
+        check_networks(self, {"hidden_sizes": self.hidden_sizes, "critic_hidden_sizes": self.critic_sizes})
         for name in ("reward_scaling", "obs_normalization"):
             if getattr(self, name) not in AUTO_ON_OFF:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: must be one of {', '.join(AUTO_ON_OFF)}")
-        if self.activation not in ACTIVATIONS:
-            raise ConfigError(f"activation={self.activation!r}: must be one of {', '.join(ACTIVATIONS)}")
         config_vec_env(self, 1)
 
 

@@ -42,6 +42,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from dspjax.agents.config_checks import check_action_space, check_networks, check_positive, check_replay
 from dspjax.agents.loop import (
     all_finite,
     episode_metrics,
@@ -51,9 +52,9 @@ from dspjax.agents.loop import (
     make_scan_train,
 )
 from dspjax.envs import ActionSpace, config_vec_env
-from dspjax.hparams import ConfigError, hparam, validate_fields
+from dspjax.hparams import hparam, validate_fields
 from dspjax.networks import MLP
-from dspjax.pruning import ACTIVATIONS, DSP, NO_PRUNING, DSPHParams, DSPState, chain_apply
+from dspjax.pruning import DSP, NO_PRUNING, DSPHParams, DSPState, chain_apply
 
 PRUNE_CRITIC_NAMES = ("off", "on")
 LOG_STD_RANGE = (-5.0, 2.0)  # the actor's log std, tanh-rescaled into this range
@@ -95,26 +96,10 @@ class SACConfig:
 
     def validate(self) -> None:
         """Raises ConfigError naming the first bad field; builds nothing."""
-        for name in ("num_envs", "buffer_size", "batch_size", "updates_per_iteration", "eval_episodes"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name}={getattr(self, name)}: must be an integer >= 1")
-        if self.learning_starts < 0:
-            raise ConfigError(f"learning_starts={self.learning_starts}: must be >= 0")
-        if self.num_iterations < 1:
-            raise ConfigError(f"total_timesteps={self.total_timesteps}: must be at least "
-                              f"num_envs = {self.num_envs}")
-        if self.buffer_size < self.num_envs:
-            raise ConfigError(f"buffer_size={self.buffer_size}: must hold one step of every "
-                              f"environment (>= num_envs = {self.num_envs})")
-        for name, sizes in (("hidden_sizes", self.hidden_sizes), ("critic_hidden_sizes", self.critic_sizes)):
-            if not sizes or min(sizes) < 1:
-                raise ConfigError(f"{name}={sizes}: must be one or more widths >= 1")
-        if self.activation not in ACTIVATIONS:
-            raise ConfigError(f"activation={self.activation!r}: must be one of {', '.join(ACTIVATIONS)}")
-        space = config_vec_env(self, 1).action_space
-        if space.is_discrete:
-            raise ConfigError(f"env={self.env_id!r}: SAC needs box actions, and its actions are "
-                              f"{space}; use --algo ppo or dqn for discrete actions")
+        check_positive(self, ("num_envs", "buffer_size", "batch_size", "updates_per_iteration", "eval_episodes"))
+        check_replay(self)
+        check_networks(self, {"hidden_sizes": self.hidden_sizes, "critic_hidden_sizes": self.critic_sizes})
+        check_action_space(self, "SAC", discrete=False, instead="--algo ppo or dqn for discrete actions")
 
 
 @struct.dataclass
