@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from dspjax.envs import gymnax_env_ids, make_vec_env, with_env_config, with_env_id
+from dspjax.envs.brax_env import BRAX_PREFIX
 from dspjax.envs.env_config import merged_config
 from dspjax.envs.highway_vec_env import JAX_PREFIX
 from dspjax.envs.host_env import GYMNASIUM_PREFIX
@@ -30,7 +31,7 @@ from dspjax.train.run_dir import load_run, member_network, networks_of, run_algo
 
 VIDEO_SUFFIXES = (".gif", ".mp4")
 # gymnax ids whose gymnasium namesake has the same dynamics and observations, and a renderer.
-GYMNASIUM_TWINS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0")
+GYMNASIUM_TWINS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1", "MountainCarContinuous-v0")
 CAPTION_HEIGHT = 46
 
 
@@ -60,6 +61,10 @@ def render_env_id(env_id: str) -> str:
         return env_id
     if env_id.startswith(JAX_PREFIX):  # dspjax's port of highway-env: filmed in highway-env itself
         return env_id.removeprefix(JAX_PREFIX)
+    if env_id.startswith(BRAX_PREFIX):
+        raise ConfigError(f"env={env_id!r}: brax environments have no renderer here; --video works "
+                          "for gymnasium ids (Hopper-v5, Walker2d-v5, ...) and the gymnax ids "
+                          + ", ".join(GYMNASIUM_TWINS))
     return env_id.removeprefix(GYMNASIUM_PREFIX)
 
 

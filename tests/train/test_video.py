@@ -46,6 +46,9 @@ def test_what_renders_an_environment():
     assert render_env_id("highway-fast-v0") == "highway-fast-v0"
     with pytest.raises(ConfigError, match="'Breakout-MinAtar': a gymnax environment without a renderer"):
         render_env_id("Breakout-MinAtar")
+    assert render_env_id("Pendulum-v1") == "Pendulum-v1"  # gymnasium's twin films a box policy
+    with pytest.raises(ConfigError, match="'brax:hopper': brax environments have no renderer here"):
+        render_env_id("brax:hopper")
     assert merged_env_config("intersection-v1")["action"]["type"] == "DiscreteMetaAction"
     assert merged_env_config("highway-fast-v0", '{"duration": 3}') == {"duration": 3}
 
