@@ -38,11 +38,10 @@ def check_replay(config) -> None:
                           f"environment (>= num_envs = {config.num_envs})")
 
 
-def check_action_space(config, algo: str, discrete: bool, instead: str):
+def check_action_space(config, algo: str, discrete: bool, instead: str) -> None:
     """The config's environment (made only to read its spaces) has the kind of actions ``algo``
-    acts in; else ConfigError pointing to ``instead``. Returns the action space."""
+    acts in; else ConfigError pointing to ``instead``."""
     space = config_vec_env(config, 1).action_space
     if space.is_discrete != discrete:
         raise ConfigError(f"env={config.env_id!r}: {algo} needs {'discrete' if discrete else 'box'} "
                           f"actions, and its actions are {space}; use {instead}")
-    return space

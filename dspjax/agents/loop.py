@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from dspjax.envs import config_vec_env, evaluate_policy
+from dspjax.pruning import chain_apply
 
 
 def episode_metrics(info) -> dict:
@@ -45,6 +46,13 @@ def make_greedy_evaluate(config, policy_outputs, action_space, greedy=None):
                                lambda obs, _: greedy(policy_outputs(state.params, obs)),
                                key, config.eval_episodes)
     return evaluate
+
+
+def greedy_policy(activation: str, action_space):
+    """``policy(layers, obs) -> actions`` of a (masked or compact) policy network whose outputs are
+    action scores or a box's mean action (PPO's actor, DQN's Q-network): ``action_space.greedy``
+    of its outputs, the argmax or the mean clipped to the bounds."""
+    return lambda layers, obs: action_space.greedy(chain_apply(layers, obs, activation)[0])
 
 
 def make_env_restart(env):

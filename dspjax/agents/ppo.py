@@ -197,9 +197,8 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
     config.validate()
     env = config_vec_env(config, config.num_envs)
     space = env.action_space
-    scale_rewards, normalize_obs = (getattr(config, name) == "on" or (getattr(config, name) == "auto"
-                                                                      and not space.is_discrete)
-                                    for name in ("reward_scaling", "obs_normalization"))
+    enabled = lambda option: option == "on" or (option == "auto" and not space.is_discrete)
+    scale_rewards, normalize_obs = enabled(config.reward_scaling), enabled(config.obs_normalization)
     models = actor_critic(config, space)
     n_iter = config.num_iterations
     n_grad_steps = n_iter * config.update_epochs * config.num_minibatches
@@ -209,6 +208,9 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
 
     def value_of(params, obs):
         return models["critic"].apply(params["critic"], obs)[..., 0]
+
+    def observed(stats, obs):  # what the networks see: normalized observations, or the raw ones
+        return normalize(stats, obs) if normalize_obs else obs
 
     def policy(params, obs) -> distrax.Distribution:
         return policy_distribution(space, policy_logits(params, obs), params.get("log_std"))
@@ -242,7 +244,7 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
             key, k_act, k_env = jax.random.split(key, 3)
             if normalize_obs:  # every observation enters the statistics once, when it is acted on
                 stats = stats.update(raw_obs)
-            obs = normalize(stats, raw_obs)
+            obs = observed(stats, raw_obs)
             pi = policy(state.params, obs)
             value = value_of(state.params, obs)
             action = pi.sample(seed=k_act)
@@ -250,7 +252,7 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
             next_obs, env_state, reward, terminated, truncated, info = env.step(
                 k_env, env_state, space.clip(action))
             # A truncated episode is cut but bootstrapped from its final observation's value.
-            final_value = value_of(state.params, normalize(stats, info["final_observation"]))
+            final_value = value_of(state.params, observed(stats, info["final_observation"]))
             if scale_rewards:
                 scaler, reward = scaler.scale(reward, terminated | truncated, gamma)
             transition = dict(obs=obs, action=action, reward=reward, done=terminated | truncated,
@@ -302,7 +304,7 @@ def make_train(config: PPOConfig, progress_callback: Callable[[int], None] | Non
         if progress_callback is not None:
             jax.debug.callback(progress_callback, iteration)
         new, traj = rollout(state, hp.gamma)
-        last_value = value_of(new.params, normalize(new.obs_stats, new.obs))
+        last_value = value_of(new.params, observed(new.obs_stats, new.obs))
         advantages, targets = generalized_advantages(
             traj["reward"], traj["value"], traj["done"], traj["truncated"], traj["final_value"],
             last_value, hp.gamma, hp.gae_lambda)
@@ -346,15 +348,9 @@ def deployed_params(config: PPOConfig, state: PPOState) -> dict:
     return params
 
 
-def greedy_policy(activation: str, action_space: ActionSpace):
-    """``policy(actor layers, obs) -> actions`` of a (masked or compact) actor's layers: the
-    argmax, or the mean action clipped to the bounds."""
-    return lambda layers, obs: action_space.greedy(chain_apply(layers, obs, activation)[0])
-
-
-def sampled_policy(activation: str, action_space: ActionSpace, log_std=None):
-    """``policy(actor layers, obs, key) -> actions`` drawn from the policy PPO trains (softmax over
-    the logits, or the Gaussian of ``log_std`` around the mean, clipped), as opposed to its greedy
-    action."""
-    return lambda layers, obs, key: action_space.clip(policy_distribution(
-        action_space, chain_apply(layers, obs, activation)[0], log_std).sample(seed=key))
+def sampled_policy(activation: str, action_space: ActionSpace):
+    """``policy(actor layers, obs, key) -> actions`` drawn from the softmax PPO trains, as opposed
+    to its argmax: discrete actions only (a box policy's σ, ``params["log_std"]``, is not among
+    the actor's layers; ``Algo.evaluation_policy`` refuses sampling there)."""
+    return lambda layers, obs, key: policy_distribution(
+        action_space, chain_apply(layers, obs, activation)[0]).sample(seed=key)

@@ -56,14 +56,16 @@ class ActionSpace:
 
     @classmethod
     def from_json(cls, record: dict) -> ActionSpace:
-        """From ``to_json``'s dict (a run directory's ``summary.json``)."""
-        if record["kind"] == DISCRETE:
+        """From ``to_json``'s dict (an exported policy's manifest)."""
+        if record["type"] == DISCRETE:
             return cls.discrete(record["n"])
         return cls.box(record["low"], record["high"])
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "n": self.n} if self.is_discrete else \
-            {"kind": self.kind, "low": list(self.low), "high": list(self.high)}
+        """``{"type": "discrete", "n"}`` or ``{"type": "box", "low", "high"}``: the ``action_space``
+        of an exported policy's manifest (``policy_file.Policy.act`` reads it)."""
+        return {"type": self.kind, "n": self.n} if self.is_discrete else \
+            {"type": self.kind, "low": list(self.low), "high": list(self.high)}
 
     @property
     def is_discrete(self) -> bool:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-import jax.numpy as jnp
+import jax
 
 from dspjax.agents import dqn, ppo, sac
+from dspjax.agents.loop import greedy_policy
 from dspjax.envs import ActionSpace, make_vec_env
 from dspjax.hparams import ConfigError
 from dspjax.policy_file import MEAN_ACTION, SQUASHED_MEAN_AND_LOG_STD
-from dspjax.pruning import chain_apply
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,12 +45,6 @@ COMMON_OPTIONS = (
     Option("--activation", "activation", "str", "hidden activation: tanh or relu"),
     Option("--eval-episodes", "eval_episodes", "int", "greedy evaluation episodes at the end"),
 )
-
-
-def greedy_argmax(activation: str, action_space: ActionSpace):
-    """``policy(layers, obs) -> actions``: argmax of an MLP's output (DQN's Q-values)."""
-    del action_space  # DQN acts only in discrete spaces
-    return lambda layers, obs: jnp.argmax(chain_apply(layers, obs, activation)[0], -1)
 
 
 def action_space_of(config) -> ActionSpace:
@@ -104,7 +98,6 @@ class Algo:
         observation normalization into the first layers), else the state's own."""
         if self.deployed_params is None:
             return final_state.params
-        import jax
         return jax.vmap(lambda state: self.deployed_params(config, state))(final_state)
 
     def config(self, **fields):
@@ -125,7 +118,7 @@ class Algo:
 
 ALGOS = {
     "ppo": Algo("ppo", ppo.PPOConfig, ppo.PPOHParams, ppo.make_train, ppo.networks,
-                ppo.greedy_policy, COMMON_OPTIONS + (
+                greedy_policy, COMMON_OPTIONS + (
                     Option("--num-steps", "num_steps", "int", "steps per env per rollout"),
                     Option("--epochs", "update_epochs", "int", "epochs over each rollout"),
                     Option("--minibatches", "num_minibatches", "int", "minibatches per epoch"),
@@ -138,7 +131,7 @@ ALGOS = {
                            "observations to (x - running mean) / running std, folded into the first "
                            "layers of the saved networks: on, off, or auto (on for box actions)"),
                 ), sampled_policy=ppo.sampled_policy, deployed_params=ppo.deployed_params),
-    "dqn": Algo("dqn", dqn.DQNConfig, dqn.DQNHParams, dqn.make_train, dqn.networks, greedy_argmax,
+    "dqn": Algo("dqn", dqn.DQNConfig, dqn.DQNHParams, dqn.make_train, dqn.networks, greedy_policy,
                 COMMON_OPTIONS + (
                     Option("--buffer-size", "buffer_size", "int", "replay buffer capacity"),
                     Option("--batch-size", "batch_size", "int", "transitions per gradient step"),

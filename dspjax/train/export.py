@@ -143,13 +143,6 @@ BOX_GREEDY_ACTIONS = {
 }
 
 
-def manifest_action_space(space) -> dict:
-    """The manifest's ``action_space``: ``{"type": "discrete", "n"}`` or ``{"type": "box", "low",
-    "high"}`` (``policy_file.Policy.act`` reads it)."""
-    record = space.to_json()
-    return {"type": record.pop("kind"), **record}
-
-
 def policy_manifest(cfg: dict, summary: dict, member: int, net: str, layers, stats: dict,
                     full_params, path: Path, fmt: str) -> dict:
     """The JSON manifest of an exported policy: what it is, where it came from, how small it is
@@ -164,7 +157,7 @@ def policy_manifest(cfg: dict, summary: dict, member: int, net: str, layers, sta
         "dspjax_version": dspjax.__version__,
         "network": net, "layer_sizes": sizes, "activation": config.activation,
         "observation_size": sizes[0],
-        "action_space": manifest_action_space(space),
+        "action_space": space.to_json(),
         "outputs": ("logits" if algo.sampled_policy is not None else "q_values") if space.is_discrete
         else algo.box_outputs,
         "greedy_action": "argmax of the outputs" if space.is_discrete
