@@ -1,6 +1,6 @@
 """The ``dspjax`` command: bad input exits 2 with one line before anything compiles; small
-trains of both agents, on gymnax and bridged gymnasium environments, and report, eval and the
-eval video work end to end."""
+trains of PPO and DQN, on gymnax and bridged gymnasium environments, and of SAC on Pendulum-v1,
+and report, eval, export and the eval video work end to end."""
 
 import json
 import subprocess
@@ -447,3 +447,119 @@ def test_eval_plays_a_run_trained_in_the_jax_highway_port_on_highway_env_itself(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "env='CartPole-v1': its observations (4 numbers)" in err \
         and "jax:highway-fast-v0 (25, Discrete(5))" in err
+
+
+SAC_SMALL = ["--algo", "sac", "--env", "Pendulum-v1", "--steps", "200", "--num-envs", "2",
+             "--buffer-size", "200", "--batch-size", "16", "--learning-starts", "20", "--hidden", "16,8",
+             "--eval-episodes", "2", "--no-progress"]
+PENDULUM_WORST_RETURN = -(np.pi ** 2 + 0.1 * 8 ** 2 + 0.001 * 2 ** 2) * 200  # every step at the highest cost
+
+
+@pytest.fixture(scope="module")
+def sac_run_dir(tmp_path_factory):
+    """SAC on gymnax Pendulum-v1, dense and DSP, one seed: 100 iterations of 2 envs. The schedule
+    threshold every 5th iteration inside SAC's 20-50 % window prunes the DSP member's networks
+    towards 5 % of their neurons, so every layer stops at the floor (min_alive 4)."""
+    out = tmp_path_factory.mktemp("cli") / "sac"
+    assert main(["train", *SAC_SMALL, "--seeds", "1", "--sweep", "method=dense,dsp",
+                 "--threshold-rule", "schedule", "--prune-every", "5", "--out", str(out)]) == 0
+    return out
+
+
+def test_sac_trains_from_the_command_line_with_its_actor_and_twin_critics(sac_run_dir, capsys):
+    cfg = json.loads((sac_run_dir / "config.json").read_text())
+    assert cfg["algo"] == "sac" and cfg["networks"] == ["actor", "q1", "q2"]
+    assert cfg["config"]["env_id"] == "Pendulum-v1" and cfg["config"]["hidden_sizes"] == [16, 8]
+    assert cfg["config"]["learning_starts"] == 20 and cfg["config"]["buffer_size"] == 200
+    summary = json.loads((sac_run_dir / "summary.json").read_text())
+    assert summary["networks"] == ["actor", "q1", "q2"] and summary["policy_network"] == "actor"
+    dense, dsp = summary["members"]
+    assert (dense["grid_point"]["method"], dsp["grid_point"]["method"]) == ("dense", "dsp")
+    for net in ("actor", "q1", "q2"):
+        assert dense[net]["alive_per_layer"] == [16, 8] and dense[net]["neurons_removed"] == 0.0
+        assert dsp[net]["alive_per_layer"] == [4, 4] and dsp[net]["stopped_by"] == ["floor", "floor"]
+    assert dsp["actor"]["compact_sizes"] == [3, 4, 4, 2]  # 2 outputs: the mean and its log std
+    for m in (dense, dsp):
+        assert not m["diverged"] and len(m["eval_returns"]) == 2
+        assert all(PENDULUM_WORST_RETURN <= r <= 0 for r in m["eval_returns"])
+    assert main(["report", str(sac_run_dir)]) == 0
+    header = [c.strip() for c in capsys.readouterr().out.splitlines()[0].split("  ") if c.strip()]
+    assert header[3:] == ["return", "actor neurons-%", "actor weights-%", "q1 neurons-%", "q1 weights-%",
+                          "q2 neurons-%", "q2 weights-%", "actor alive", "stopped by"]
+
+
+def test_sac_eval_plays_the_greedy_actor_masked_and_compact(sac_run_dir, capsys):
+    assert main(["eval", str(sac_run_dir), "--episodes", "2"]) == 0
+    captured = capsys.readouterr()
+    assert "sac's actor network of 2 member(s) on Pendulum-v1, 2 episode(s) each, greedy policy" in captured.err
+    rows = [line.split() for line in captured.out.splitlines()[1:]]
+    assert [row[4] for row in rows] == ["3x16x8x2", "3x4x4x2"]
+    for row in rows:
+        masked, compact_ = float(row[2]), float(row[3])
+        assert masked == compact_  # the same greedy policy, physically smaller
+        assert PENDULUM_WORST_RETURN <= masked <= 0
+    # SAC's tanh-squashed Gaussian is not offered for sampling: its greedy action is what ships
+    assert main(["eval", str(sac_run_dir), "--policy", "sample"]) == 2
+    _one_error_line(capsys, "policy=sample: sac's policy is its greedy action")
+
+
+def numpy_squashed_greedy(params, neuron_masks, weight_masks, obs, low=-2.0, high=2.0):
+    """SAC's greedy action in NumPy (float64) from a checkpoint's actor: relu hidden layers with
+    the masked weights and neurons zeroed; of the two outputs (the Gaussian's mean before tanh,
+    then its log std's pre-activation) the action is low + (tanh(mean) + 1) / 2 · (high − low)."""
+    h = obs.astype(np.float64)
+    for i, (layer, weights) in enumerate(zip(params, weight_masks)):
+        h = h @ (layer["kernel"] * weights) + layer["bias"]
+        if i < len(neuron_masks):
+            h = np.maximum(h, 0.0) * neuron_masks[i]
+    assert h.shape[1] == 2
+    return low + 0.5 * (np.tanh(h[:, :1]) + 1.0) * (high - low), h
+
+
+def _pendulum_observations(n=256, seed=0):
+    """Pendulum-v1's observations: cos θ, sin θ and the angular velocity in [-8, 8]."""
+    rng = np.random.default_rng(seed)
+    theta, speed = rng.uniform(-np.pi, np.pi, n), rng.uniform(-8.0, 8.0, n)
+    return np.stack([np.cos(theta), np.sin(theta), speed], 1).astype(np.float32)
+
+
+def test_sac_export_acts_with_the_checkpoints_squashed_mean(sac_run_dir, tmp_path, capsys):
+    """The exported compact actor's greedy action (``Policy.act``, NumPy alone) is the one NumPy
+    computes from the checkpoint's masked actor: float32 against float64 through layers of
+    order-one values, 1e-5 absolute on actions in [-2, 2]."""
+    from dspjax.policy_file import SQUASHED_MEAN_AND_LOG_STD, load_policy
+    from dspjax.train.run_dir import load_run, member_network
+    _, tree = load_run(sac_run_dir)
+    obs = _pendulum_observations()
+    for member, sizes in ((0, [3, 16, 8, 2]), (1, [3, 4, 4, 2])):
+        path = tmp_path / f"member{member}.npz"
+        assert main(["export", str(sac_run_dir), "--member", str(member), "--out", str(path)]) == 0
+        assert f"actor {'x'.join(map(str, sizes))}" in capsys.readouterr().out
+        policy = load_policy(path)
+        manifest = policy.manifest
+        assert manifest["network"] == "actor" and manifest["layer_sizes"] == sizes
+        assert manifest["activation"] == "relu" and manifest["outputs"] == SQUASHED_MEAN_AND_LOG_STD
+        assert manifest["action_space"] == {"type": "box", "low": [-2.0], "high": [2.0]}
+        assert manifest["agent"]["algo"] == "sac" and manifest["env"]["id"] == "Pendulum-v1"
+        expected, outputs = numpy_squashed_greedy(*member_network(tree, "actor", member), obs)
+        actions = policy.act(obs)
+        assert actions.shape == (256, 1) and np.all(np.abs(actions) <= 2.0)
+        np.testing.assert_allclose(policy(obs), outputs, atol=1e-5)
+        np.testing.assert_allclose(actions, expected, atol=1e-5)
+        assert np.ptp(actions) > 0.01  # the actions depend on the observation
+
+
+def test_export_of_a_sac_actor_to_onnx(sac_run_dir, tmp_path):
+    """ONNX holds the compact actor's raw outputs (mean and log-std pre-activation); the manifest
+    says how the greedy action comes from them."""
+    pytest.importorskip("jax2onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from dspjax.train.run_dir import load_run, member_network
+    path = tmp_path / "actor.onnx"
+    assert main(["export", str(sac_run_dir), "--member", "1", "--out", str(path)]) == 0
+    manifest = json.loads((tmp_path / "actor.onnx.json").read_text())
+    assert manifest["file_format"] == "onnx" and manifest["outputs"] == "squashed_mean_and_log_std"
+    obs = _pendulum_observations(seed=1)
+    _, outputs = numpy_squashed_greedy(*member_network(load_run(sac_run_dir)[1], "actor", 1), obs)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"observation": obs})[0], outputs, atol=1e-5)
