@@ -216,7 +216,7 @@ def _train_setup(args, resuming: bool = False):
         sweeps.append((name, values))
     config = algo.config(**fields)
     config.validate()
-    base = hp_cls()
+    base = algo.default_hparams(config)  # PPO has its own for box actions (ppo.PPO_BOX)
     sweep = {"method": [parse_assignment(hp_cls, "method", args.method)]}
     for name, text in given.items():
         sweep[name] = [parse_assignment(hp_cls, name, text)]

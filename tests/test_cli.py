@@ -500,7 +500,7 @@ def test_sac_eval_plays_the_greedy_actor_masked_and_compact(sac_run_dir, capsys)
         assert PENDULUM_WORST_RETURN <= masked <= 0
     # SAC's tanh-squashed Gaussian is not offered for sampling: its greedy action is what ships
     assert main(["eval", str(sac_run_dir), "--policy", "sample"]) == 2
-    _one_error_line(capsys, "policy=sample: sac's policy is its greedy action")
+    _one_error_line(capsys, "policy=sample: sac is evaluated by its greedy action")
 
 
 def numpy_squashed_greedy(params, neuron_masks, weight_masks, obs, low=-2.0, high=2.0):
@@ -563,3 +563,20 @@ def test_export_of_a_sac_actor_to_onnx(sac_run_dir, tmp_path):
     _, outputs = numpy_squashed_greedy(*member_network(load_run(sac_run_dir)[1], "actor", 1), obs)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(session.run(None, {"observation": obs})[0], outputs, atol=1e-5)
+
+
+def test_ppo_on_box_actions_starts_from_its_box_defaults_and_flags_win(tmp_path):
+    from dspjax.agents.ppo import PPO_BOX, PPOHParams
+    from dspjax.cli import _train_setup, build_parser
+
+    def members(*flags):
+        args = build_parser().parse_args(["train", "--seeds", "1", "--out", str(tmp_path / "r"), *flags])
+        return _train_setup(args)[-2]
+
+    box = members("--env", "Pendulum-v1")[0].hparams
+    assert box == PPO_BOX
+    discrete = members("--env", "CartPole-v1")[0].hparams
+    assert discrete == PPOHParams()
+    given = members("--env", "Pendulum-v1", "--lam", "0.001")[0].hparams
+    assert float(given.dsp.lam) == pytest.approx(0.001)
+    assert float(given.dsp.prune_start) == float(PPO_BOX.dsp.prune_start)

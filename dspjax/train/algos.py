@@ -65,6 +65,7 @@ class Algo:
     sampled_policy: Callable | None = None  # (activation, action space) -> policy(layers, obs, key); None: greedy only
     box_outputs: str = MEAN_ACTION   # what the policy network outputs for box actions (policy_file)
     deployed_params: Callable | None = None  # (config, one member's final state) -> params as deployed
+    box_hparams: object | None = None  # the default hyperparameters for box actions; None: hparams_cls()
 
     @property
     def networks(self) -> tuple[str, ...]:
@@ -78,19 +79,26 @@ class Algo:
     def evaluation_policy(self, kind: str, config) -> Callable:
         """``policy(params, obs, key) -> actions`` of the policy network of an agent with
         ``config``: ``greedy`` (the key is unused) or ``sample``; ConfigError for ``sample`` when
-        the agent has no stochastic actor, or the actions are a box (the Gaussian's σ is not part
-        of the policy network)."""
+        the agent offers none (``sampled_policy``) or the actions are a box (the Gaussian's σ is
+        not part of the policy network)."""
         activation, action_space = config.activation, action_space_of(config)
         if kind == "sample":
             if self.sampled_policy is None:
-                raise ConfigError(f"policy=sample: {self.name}'s policy is its greedy action; "
-                                  "sampling is for agents with a stochastic actor (ppo)")
+                raise ConfigError(f"policy=sample: {self.name} is evaluated by its greedy action; "
+                                  "sampling is offered for ppo's discrete actions")
             if not action_space.is_discrete:
                 raise ConfigError(f"policy=sample: for discrete actions; these are {action_space}, "
                                   "whose greedy policy (the mean action) is the one that ships")
             return self.sampled_policy(activation, action_space)
         greedy = self.greedy_policy(activation, action_space)
         return lambda params, obs, _: greedy(params, obs)
+
+    def default_hparams(self, config):
+        """The default hyperparameters for ``config``'s environment: ``box_hparams`` where the agent
+        has its own for box actions and the environment's actions are a box, else ``hparams_cls()``."""
+        if self.box_hparams is not None and not action_space_of(config).is_discrete:
+            return self.box_hparams
+        return self.hparams_cls()
 
     def deployed(self, config, final_state) -> dict:
         """The parameters of a population's final state (members on the leading axis) as its
@@ -130,7 +138,8 @@ ALGOS = {
                     Option("--obs-normalization", "obs_normalization", "str",
                            "observations to (x - running mean) / running std, folded into the first "
                            "layers of the saved networks: on, off, or auto (on for box actions)"),
-                ), sampled_policy=ppo.sampled_policy, deployed_params=ppo.deployed_params),
+                ), sampled_policy=ppo.sampled_policy, deployed_params=ppo.deployed_params,
+                box_hparams=ppo.PPO_BOX),
     "dqn": Algo("dqn", dqn.DQNConfig, dqn.DQNHParams, dqn.make_train, dqn.networks, greedy_policy,
                 COMMON_OPTIONS + (
                     Option("--buffer-size", "buffer_size", "int", "replay buffer capacity"),

@@ -74,7 +74,7 @@ def test_sacs_greedy_box_action_is_the_rescaled_tanh_of_the_actors_first_outputs
     config = ALGOS["sac"].config(env_id="Pendulum-v1")  # torque in [-2, 2], relu
     greedy = ALGOS["sac"].evaluation_policy("greedy", config)(params, obs, None)
     np.testing.assert_allclose(np.asarray(greedy), 2 * np.tanh(out[:, :1]), rtol=1e-5, atol=1e-6)
-    with pytest.raises(ConfigError, match="policy=sample: sac's policy is its greedy action"):
+    with pytest.raises(ConfigError, match="policy=sample: sac is evaluated by its greedy action"):
         ALGOS["sac"].evaluation_policy("sample", config)
 
 
@@ -100,3 +100,16 @@ def test_config_from_a_run_directory_dict():
     assert algo.config_from_dict(saved) == DQNConfig(hidden_sizes=(8, 4), buffer_size=64)
     with pytest.raises(ConfigError, match="buffer_size: not a config field of ppo"):
         get_algo("ppo").config(buffer_size=10)
+
+
+def test_ppo_defaults_to_its_box_hyperparameters_where_the_actions_are_a_box():
+    from dspjax.agents.ppo import PPO_BOX, PPOHParams
+
+    ppo = ALGOS["ppo"]
+    assert ppo.default_hparams(ppo.config(env_id="Pendulum-v1")) is PPO_BOX
+    assert ppo.default_hparams(ppo.config(env_id="CartPole-v1")) == PPOHParams()
+    assert PPO_BOX != PPOHParams() and float(PPO_BOX.dsp.lam) != float(PPOHParams().dsp.lam)
+    for name in ("dqn", "sac"):  # no box defaults of their own: their class defaults
+        algo = ALGOS[name]
+        env = "CartPole-v1" if name == "dqn" else "Pendulum-v1"
+        assert algo.default_hparams(algo.config(env_id=env)) == algo.hparams_cls()
