@@ -4,4 +4,4 @@ Layers, each importing only those below it:
 ``pruning`` → ``networks`` → ``envs`` → ``agents`` → ``train`` → ``cli``.
 """
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"

@@ -24,6 +24,7 @@ import json
 import time
 from pathlib import Path
 
+from dspjax.agents.ppo import PRUNE_CRITIC_NAMES
 from dspjax.train import build_population, run_population, set_hparam
 from dspjax.train.algos import get_algo
 from dspjax.train.run_dir import write_run
@@ -54,7 +55,7 @@ def found_sizes(run_dir: Path) -> dict[int, list[int]]:
 
 def _others_dense(algo: str, hp):
     """``hp`` with only the policy network pruned: PPO's and SAC's critics dense."""
-    return set_hparam(hp, "prune_critic", "off") if algo in ("ppo", "sac") else hp
+    return set_hparam(hp, "prune_critic", PRUNE_CRITIC_NAMES.index("off")) if algo in ("ppo", "sac") else hp
 
 
 def _small_config(algo: str, config, size):
