@@ -84,9 +84,11 @@ def _shown(value) -> str:
 
 def _defaults(field: str, owners) -> str:
     values = {name: _shown(getattr(ALGOS[name].config_cls(), field)) for name in owners}
-    if len(set(values.values())) == 1:
-        return f"default {next(iter(values.values()))}"
-    return "defaults " + ", ".join(f"{name} {v}" for name, v in values.items())
+    box = {name: _shown(ALGOS[name].box_config[field]) for name in owners
+           if field in (ALGOS[name].box_config or {})}
+    shown = f"default {next(iter(values.values()))}" if len(set(values.values())) == 1 else \
+        "defaults " + ", ".join(f"{name} {v}" for name, v in values.items())
+    return shown + "".join(f"; {name} with box actions {v}" for name, v in box.items())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -214,9 +216,9 @@ def _train_setup(args, resuming: bool = False):
         if name in owners and algo.name not in owners[name][1]:
             raise _not_for("a hyperparameter", f"--sweep {name}", algo, owners[name][1])
         sweeps.append((name, values))
-    config = algo.config(**fields)
+    config = algo.default_config(**fields)  # PPO has its own for box actions (ppo.BOX_CONFIG, PPO_BOX)
     config.validate()
-    base = algo.default_hparams(config)  # PPO has its own for box actions (ppo.PPO_BOX)
+    base = algo.default_hparams(config)
     sweep = {"method": [parse_assignment(hp_cls, "method", args.method)]}
     for name, text in given.items():
         sweep[name] = [parse_assignment(hp_cls, name, text)]

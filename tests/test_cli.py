@@ -566,17 +566,20 @@ def test_export_of_a_sac_actor_to_onnx(sac_run_dir, tmp_path):
 
 
 def test_ppo_on_box_actions_starts_from_its_box_defaults_and_flags_win(tmp_path):
-    from dspjax.agents.ppo import PPO_BOX, PPOHParams
+    from dspjax.agents.ppo import BOX_CONFIG, PPO_BOX, PPOConfig, PPOHParams
     from dspjax.cli import _train_setup, build_parser
 
-    def members(*flags):
+    def setup(*flags):
         args = build_parser().parse_args(["train", "--seeds", "1", "--out", str(tmp_path / "r"), *flags])
-        return _train_setup(args)[-2]
+        algo, config, base, sweep, seeds, members, out = _train_setup(args)
+        return config, members[0].hparams
 
-    box = members("--env", "Pendulum-v1")[0].hparams
-    assert box == PPO_BOX
-    discrete = members("--env", "CartPole-v1")[0].hparams
-    assert discrete == PPOHParams()
-    given = members("--env", "Pendulum-v1", "--lam", "0.001")[0].hparams
+    config, box = setup("--env", "Pendulum-v1")
+    assert box == PPO_BOX and BOX_CONFIG["num_steps"] != PPOConfig().num_steps
+    assert {k: getattr(config, k) for k in BOX_CONFIG} == BOX_CONFIG
+    config, discrete = setup("--env", "CartPole-v1")
+    assert discrete == PPOHParams() and config == PPOConfig(env_id="CartPole-v1")
+    config, given = setup("--env", "Pendulum-v1", "--lam", "0.001", "--num-steps", "64")
+    assert config.num_steps == 64 and config.update_epochs == BOX_CONFIG["update_epochs"]
     assert float(given.dsp.lam) == pytest.approx(0.001)
     assert float(given.dsp.prune_start) == float(PPO_BOX.dsp.prune_start)

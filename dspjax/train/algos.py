@@ -65,6 +65,7 @@ class Algo:
     sampled_policy: Callable | None = None  # (activation, action space) -> policy(layers, obs, key); None: greedy only
     box_outputs: str = MEAN_ACTION   # what the policy network outputs for box actions (policy_file)
     deployed_params: Callable | None = None  # (config, one member's final state) -> params as deployed
+    box_config: dict | None = None   # config fields whose defaults differ for box actions
     box_hparams: object | None = None  # the default hyperparameters for box actions; None: hparams_cls()
 
     @property
@@ -92,6 +93,14 @@ class Algo:
             return self.sampled_policy(activation, action_space)
         greedy = self.greedy_policy(activation, action_space)
         return lambda params, obs, _: greedy(params, obs)
+
+    def default_config(self, **fields):
+        """``config(**fields)``, the fields of ``box_config`` that ``fields`` leave unset taking
+        their box values where the agent has them and the environment's actions are a box."""
+        config = self.config(**fields)
+        if self.box_config and not action_space_of(config).is_discrete:
+            config = self.config(**{**self.box_config, **fields})
+        return config
 
     def default_hparams(self, config):
         """The default hyperparameters for ``config``'s environment: ``box_hparams`` where the agent
@@ -139,7 +148,7 @@ ALGOS = {
                            "observations to (x - running mean) / running std, folded into the first "
                            "layers of the saved networks: on, off, or auto (on for box actions)"),
                 ), sampled_policy=ppo.sampled_policy, deployed_params=ppo.deployed_params,
-                box_hparams=ppo.PPO_BOX),
+                box_config=ppo.BOX_CONFIG, box_hparams=ppo.PPO_BOX),
     "dqn": Algo("dqn", dqn.DQNConfig, dqn.DQNHParams, dqn.make_train, dqn.networks, greedy_policy,
                 COMMON_OPTIONS + (
                     Option("--buffer-size", "buffer_size", "int", "replay buffer capacity"),

@@ -4,8 +4,8 @@ For each table (environment x agent x simulator), the two phases of ``experiment
 ``dense`` and ``dsp``, then ``random`` structured pruning to DSP's neuron count and ``small``, a
 dense actor of DSP's size trained from scratch beside full-width critics, ≥ 5 seeds each, every
 row at the same budget. DSP's hyperparameters are the agent's defaults for box actions (PPO:
-``PPO_BOX``'s; SAC: ``SAC_DSP``); the agents' own are the usual MuJoCo ones (PPO: CleanRL's
-``ppo_continuous_action``, at 256-256; SAC: Haarnoja et al.'s).
+``PPO_BOX``'s; SAC: ``SAC_DSP``); the agents' own are the usual MuJoCo ones (PPO: its box defaults,
+CleanRL's ``ppo_continuous_action`` at 256-256; SAC: Haarnoja et al.'s).
 
 Run directories go to ``experiments/<env>/runs/<agent>_<simulator>_<steps>/<phase>``, one per
 budget, so a table is never a mix of budgets; ``--minutes`` stops training at the next checkpoint
@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from dspjax.agents.ppo import PPO_BOX, PPOConfig
+from dspjax.agents.ppo import BOX_CONFIG, PPO_BOX, PPOConfig
 from dspjax.agents.sac import SACConfig, SACHParams
 from dspjax.train.population import TrainingStopped
 
@@ -35,10 +35,10 @@ EXPERIMENTS = Path(__file__).resolve().parents[1]
 ENVS = {"hopper": {"mujoco": "Hopper-v5", "brax": "brax:hopper"},
         "walker2d": {"mujoco": "Walker2d-v5", "brax": "brax:walker2d"}}
 
-# CleanRL's ppo_continuous_action (2,048 steps per rollout, 10 epochs of 32 minibatches, lr 3e-4
-# annealed, no entropy bonus, observation and reward normalization), with 8 environments of 256
-# steps each and dspjax's 256-256 tanh networks.
-PPO = PPOConfig(num_envs=8, num_steps=256, update_epochs=10, num_minibatches=32, eval_episodes=10)
+# PPO's defaults for box actions (CleanRL's ppo_continuous_action: 8 envs x 256 steps, 10 epochs of
+# 32 minibatches, lr 3e-4 annealed, no entropy bonus, observation and reward normalization), with
+# dspjax's 256-256 tanh networks.
+PPO = PPOConfig(**BOX_CONFIG)
 # SAC (Haarnoja et al. 2018): one environment, one gradient step per step, batch 256, 256-256 ReLU,
 # a replay buffer holding the whole run, 5,000 steps before learning.
 SAC = SACConfig(num_envs=1, batch_size=256, learning_starts=5_000, eval_episodes=10)
