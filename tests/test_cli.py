@@ -166,7 +166,7 @@ def test_eval_can_sample_from_the_actor_instead_of_taking_its_argmax(run_dir, ca
 
 
 def test_eval_refuses_to_sample_a_dqn_policy_or_a_video(run_dir, dqn_run_dir, tmp_path, capsys):
-    for argv, field in (([str(dqn_run_dir), "--policy", "sample"], "policy=sample: dqn's policy"),
+    for argv, field in (([str(dqn_run_dir), "--policy", "sample"], "policy=sample: dqn is evaluated by its greedy"),
                         ([str(run_dir), "--policy", "sample", "--video", str(tmp_path / "v.gif")],
                          "policy=sample: a video shows the greedy policy")):
         assert main(["eval", *argv]) == 2
