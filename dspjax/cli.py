@@ -216,9 +216,8 @@ def _train_setup(args, resuming: bool = False):
         if name in owners and algo.name not in owners[name][1]:
             raise _not_for("a hyperparameter", f"--sweep {name}", algo, owners[name][1])
         sweeps.append((name, values))
-    config = algo.default_config(**fields)  # PPO has its own for box actions (ppo.BOX_CONFIG, PPO_BOX)
+    config, base = algo.defaults(**fields)  # PPO has its own for box actions (ppo.BOX_CONFIG, PPO_BOX)
     config.validate()
-    base = algo.default_hparams(config)
     sweep = {"method": [parse_assignment(hp_cls, "method", args.method)]}
     for name, text in given.items():
         sweep[name] = [parse_assignment(hp_cls, name, text)]

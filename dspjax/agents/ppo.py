@@ -123,14 +123,14 @@ class PPOHParams:
         self.dsp.validate()
 
 
-# PPO's defaults for box actions (``Algo.box_config`` and ``Algo.default_hparams``: the CLI takes them
-# when the actions are a box, a flag still wins). PPO's own: CleanRL's ppo_continuous_action (2,048
-# steps per rollout, here 8 envs x 256, 10 epochs of 32 minibatches, lr 3e-4, no entropy bonus). DSP's: a penalty ten
-# times the discrete one over a later window (λ 3.2e-2 per iteration, pruning between 20 % and 50 %
-# of training, the penalty ramping up to 20 % and off from 50 %). Chosen on Hopper-v5 among 10
-# variants, one seed each (experiments/hopper/box_defaults_study): the discrete defaults left 376 of
-# 512 actor neurons; of the variants that removed > 80 %, this one had the best training return.
-# Its 5-seed results: experiments/hopper/results.md, experiments/walker2d/results.md.
+# PPO's defaults for box actions (``Algo.defaults`` takes ``BOX_CONFIG`` and ``PPO_BOX`` when the
+# actions are a box; a flag still wins). PPO's own: CleanRL's ppo_continuous_action (2,048 steps per
+# rollout, here 8 envs x 256, 10 epochs of 32 minibatches, lr 3e-4, no entropy bonus). DSP's: a
+# penalty ten times the discrete one over a later window (λ 3.2e-2 per iteration, pruning between
+# 20 % and 50 % of training, the penalty ramping up to 20 % and off from 50 %). Chosen on Hopper-v5
+# among 10 variants, one seed each (experiments/hopper/box_defaults_study): the discrete defaults
+# left 376 of 512 actor neurons; of the variants that removed > 80 %, this one had the best
+# training return. Its 5-seed results: experiments/hopper/results.md, experiments/walker2d/results.md.
 BOX_CONFIG = {"num_envs": 8, "num_steps": 256, "update_epochs": 10, "num_minibatches": 32}
 PPO_BOX_DSP = DSPHParams(lam=3.2e-2, prune_start=0.2, prune_end=0.5, reg_warmup=0.2, reg_end=0.5)
 PPO_BOX = PPOHParams(lr=3e-4, ent_coef=0.0, dsp=PPO_BOX_DSP)

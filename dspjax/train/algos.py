@@ -94,20 +94,16 @@ class Algo:
         greedy = self.greedy_policy(activation, action_space)
         return lambda params, obs, _: greedy(params, obs)
 
-    def default_config(self, **fields):
-        """``config(**fields)``, the fields of ``box_config`` that ``fields`` leave unset taking
-        their box values where the agent has them and the environment's actions are a box."""
+    def defaults(self, **fields):
+        """``(config, hyperparameters)`` for ``config(**fields)``'s environment: where the agent has
+        its own for box actions and the environment's actions are a box (probed once), the fields
+        of ``box_config`` that ``fields`` leave unset take their box values and the
+        hyperparameters are ``box_hparams``; else ``config(**fields)`` and ``hparams_cls()``."""
         config = self.config(**fields)
-        if self.box_config and not action_space_of(config).is_discrete:
-            config = self.config(**{**self.box_config, **fields})
-        return config
-
-    def default_hparams(self, config):
-        """The default hyperparameters for ``config``'s environment: ``box_hparams`` where the agent
-        has its own for box actions and the environment's actions are a box, else ``hparams_cls()``."""
-        if self.box_hparams is not None and not action_space_of(config).is_discrete:
-            return self.box_hparams
-        return self.hparams_cls()
+        if (self.box_config or self.box_hparams is not None) and not action_space_of(config).is_discrete:
+            return (self.config(**{**(self.box_config or {}), **fields}),
+                    self.hparams_cls() if self.box_hparams is None else self.box_hparams)
+        return config, self.hparams_cls()
 
     def deployed(self, config, final_state) -> dict:
         """The parameters of a population's final state (members on the leading axis) as its

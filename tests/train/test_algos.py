@@ -106,10 +106,10 @@ def test_ppo_defaults_to_its_box_hyperparameters_where_the_actions_are_a_box():
     from dspjax.agents.ppo import PPO_BOX, PPOHParams
 
     ppo = ALGOS["ppo"]
-    assert ppo.default_hparams(ppo.config(env_id="Pendulum-v1")) is PPO_BOX
-    assert ppo.default_hparams(ppo.config(env_id="CartPole-v1")) == PPOHParams()
+    assert ppo.defaults(env_id="Pendulum-v1")[1] is PPO_BOX
+    assert ppo.defaults(env_id="CartPole-v1")[1] == PPOHParams()
     assert PPO_BOX != PPOHParams() and float(PPO_BOX.dsp.lam) != float(PPOHParams().dsp.lam)
     for name in ("dqn", "sac"):  # no box defaults of their own: their class defaults
         algo = ALGOS[name]
         env = "CartPole-v1" if name == "dqn" else "Pendulum-v1"
-        assert algo.default_hparams(algo.config(env_id=env)) == algo.hparams_cls()
+        assert algo.defaults(env_id=env) == (algo.config(env_id=env), algo.hparams_cls())
