@@ -114,6 +114,22 @@ def phase_two(runs: Path, task, seeds: int, sizes: dict[int, list[int]],
         write_run(out, algo, small_config, dense, {"method": ["small"]}, size_seeds, result)
 
 
+def records(runs: Path) -> dict[str, list[tuple[dict, dict]]]:
+    """``method -> [(summary, member record), ...]`` sorted by seed, over every phase in ``runs``."""
+    out = {}
+    for path in sorted(runs.glob("*/summary.json")):
+        summary = json.loads(path.read_text())
+        for record in summary["members"]:
+            out.setdefault(record["grid_point"].get("method", "dsp"), []).append((summary, record))
+    return {m: sorted(rows, key=lambda sr: sr[1]["seed"]) for m, rows in out.items()}
+
+
+def missing_baselines(by_method: dict) -> list[str]:
+    """A table's closing line naming the phase-two rows not run yet (none when both are there)."""
+    missing = [m for m in ("random", "small") if m not in by_method]
+    return [f"\n{' and '.join(missing)} not run yet at DSP's size (`run.py` runs them next)."] if missing else []
+
+
 def run_task(runs: Path, task, seeds: int, command: str, deadline: float | None = None) -> None:
     """Both phases of ``task`` into ``runs``, each skipped when done, resumed when stopped; past
     ``deadline`` (a ``time.time()``) training stops at its next checkpoint (``TrainingStopped``)."""

@@ -14,14 +14,17 @@ Usage: python experiments/found_size/table.py [--tasks cartpole,acrobot] [--mach
 from __future__ import annotations
 
 import argparse
-import json
-from collections import defaultdict
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from dspjax.envs.highway_vec_env import JAX_PREFIX
 from dspjax.train.seed_stats import iqm_interval
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # experiments/: the shared runner
+from phases import missing_baselines  # noqa: E402
+from phases import records as phase_records  # noqa: E402
 
 RUNS = Path(__file__).parent / "runs"
 METHODS = ("dense", "dsp", "random", "small")
@@ -38,12 +41,7 @@ def return_floor(env_id: str) -> float:
 
 def records(task: str) -> dict[str, list[tuple[dict, dict]]]:
     """``method -> [(summary, member record), ...]`` over every run directory of ``task``."""
-    out = defaultdict(list)
-    for path in sorted((RUNS / task).glob("*/summary.json")):
-        summary = json.loads(path.read_text())
-        for record in summary["members"]:
-            out[record["grid_point"].get("method", "dsp")].append((summary, record))
-    return out
+    return phase_records(RUNS / task)
 
 
 def _shifted(name: str, floor: float) -> str:
@@ -91,10 +89,7 @@ def task_table(task: str) -> list[str]:
         lines.append(f"| {method} | {len(rows)} | {sizes} | {100 * neurons:.1f} % | {100 * weights:.2f} % | "
                      f"{iqm:.1f} [{lo:.1f}, {hi:.1f}] | {', '.join(f'{p:.0f}' for p in pct)} | {training} | "
                      f"{stops} |")
-    missing = [m for m in ("random", "small") if m not in by_method]
-    if missing:
-        lines.append(f"\n{' and '.join(missing)} not run yet at DSP's size (`run.py` runs them next).")
-    return lines + [""]
+    return lines + missing_baselines(by_method) + [""]
 
 
 def main():

@@ -15,26 +15,18 @@ Usage: python experiments/locomotion/table.py --env hopper [--machine TEXT]
 from __future__ import annotations
 
 import argparse
-import json
-from collections import defaultdict
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from dspjax.train.seed_stats import iqm_interval
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # experiments/: the shared runner
+from phases import missing_baselines, records  # noqa: E402
+
 EXPERIMENTS = Path(__file__).resolve().parents[1]
 METHODS = ("dense", "dsp", "random", "small")
-
-
-def records(runs: Path) -> dict[str, list[tuple[dict, dict]]]:
-    """``method -> [(summary, member record), ...]`` sorted by seed, over every phase in ``runs``."""
-    out = defaultdict(list)
-    for path in sorted(runs.glob("*/summary.json")):
-        summary = json.loads(path.read_text())
-        for record in summary["members"]:
-            out[record["grid_point"].get("method", "dsp")].append((summary, record))
-    return {m: sorted(rows, key=lambda sr: sr[1]["seed"]) for m, rows in out.items()}
 
 
 def removed(method: str, record: dict, network: str, full: dict) -> tuple[float, float]:
@@ -75,10 +67,7 @@ def table(runs: Path) -> list[str]:
         cells.append(", ".join(f"{x:.0f}" for x in returns))
         cells.append("; ".join("/".join(r[actor].get("stopped_by", [])) for _, r in rows) if method == "dsp" else "")
         lines.append("| " + " | ".join(cells) + " |")
-    missing = [m for m in ("random", "small") if m not in by_method]
-    if missing:
-        lines.append(f"\n{' and '.join(missing)} not run yet at DSP's size (`run.py` runs them next).")
-    return lines + [""]
+    return lines + missing_baselines(by_method) + [""]
 
 
 def main():
