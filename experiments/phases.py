@@ -78,6 +78,26 @@ def phase_one(runs: Path, task, seeds: int, command: str, deadline: float | None
     return out
 
 
+def scheduled_to_found_size(algo: str, base, method: str):
+    """``base`` with preset ``method`` (one with the ``schedule`` threshold, e.g. ``random``), no
+    ``min_alive`` floor and only the policy network pruned: ``found_size_members`` sets its size."""
+    return _others_dense(algo, set_hparam(set_hparam(base, "method", method), "min_alive", 1))
+
+
+def found_size_members(config, hp, sizes: dict[int, list[int]], seeds, name: str) -> list:
+    """One member of ``hp`` per seed, its ``schedule`` threshold ending at the seed's found size:
+    schedule keeps ceil(k · n_l) neurons of every layer l (one k per network), and k is the found
+    fraction of all hidden neurons, so the network has DSP's total neuron count spread evenly over
+    its layers. ``grid_point`` is ``{"method": name}``."""
+    members = []
+    for seed in seeds:
+        k = sum(sizes[seed]) / sum(config.hidden_sizes)
+        member = build_population(set_hparam(hp, "k_final", k), {}, [seed])[0]
+        member.index, member.grid_point = len(members), {"method": name}
+        members.append(member)
+    return members
+
+
 def phase_two(runs: Path, task, seeds: int, sizes: dict[int, list[int]],
               deadline: float | None = None) -> None:
     """``random`` at each seed's found number of neurons (one population), and ``small``, dense
@@ -85,16 +105,8 @@ def phase_two(runs: Path, task, seeds: int, sizes: dict[int, list[int]],
     algo, config, base = task
     out = runs / "random"
     if not done(out):
-        # schedule keeps ceil(k · n_l) neurons of every layer l (one k per network): k is the
-        # found fraction of all hidden neurons, so the random network has DSP's total neuron count
-        # spread evenly over its layers.
-        random = _others_dense(algo, set_hparam(set_hparam(base, "method", "random"), "min_alive", 1))
-        members = []
-        for seed in range(seeds):
-            k = sum(sizes[seed]) / sum(config.hidden_sizes)
-            member = build_population(set_hparam(random, "k_final", k), {}, [seed])[0]
-            member.index, member.grid_point = seed, {"method": "random"}
-            members.append(member)
+        random = scheduled_to_found_size(algo, base, "random")
+        members = found_size_members(config, random, sizes, range(seeds), "random")
         result = train(out, algo, config, members, deadline)
         write_run(out, algo, config, random, {"method": ["random"]}, list(range(seeds)), result,
                   found_sizes={str(s): sizes[s] for s in range(seeds)})
