@@ -16,7 +16,7 @@ install: $(BIN)/.installed
 train: install          ## the default job: PPO+DSP on gymnax CartPole-v1, 3 seeds
 	$(BIN)/dspjax train $(ARGS)
 
-test: install           ## the whole test suite (19-25 minutes on 2 CPU cores, after the install; -m "not slow" skips the slow ones)
+test: install           ## the whole test suite (19-39 minutes on 2 CPU cores after the install, 39 on a day this shared CPU ran 1.6x slower; -m "not slow" skips the slow ones)
 	$(BIN)/python -m pytest $(ARGS)
 
 bench: install          ## benchmarks: population scaling, DSP's cost, host bridge, inference, segments, two processes, JAX highway (vs highway-env and HighJax from HIGHJAX_SRC if present), brax vs MuJoCo
