@@ -78,10 +78,10 @@ def phase_one(runs: Path, task, seeds: int, command: str, deadline: float | None
     return out
 
 
-def scheduled_to_found_size(algo: str, base, method: str):
-    """``base`` with preset ``method`` (one with the ``schedule`` threshold, e.g. ``random``), no
+def random_to_found_size(algo: str, base):
+    """``base`` with the ``random`` preset (random scores, the ``schedule`` threshold), no
     ``min_alive`` floor and only the policy network pruned: ``found_size_members`` sets its size."""
-    return _others_dense(algo, set_hparam(set_hparam(base, "method", method), "min_alive", 1))
+    return _others_dense(algo, set_hparam(set_hparam(base, "method", "random"), "min_alive", 1))
 
 
 def found_size_members(config, hp, sizes: dict[int, list[int]], seeds, name: str) -> list:
@@ -105,7 +105,7 @@ def phase_two(runs: Path, task, seeds: int, sizes: dict[int, list[int]],
     algo, config, base = task
     out = runs / "random"
     if not done(out):
-        random = scheduled_to_found_size(algo, base, "random")
+        random = random_to_found_size(algo, base)
         members = found_size_members(config, random, sizes, range(seeds), "random")
         result = train(out, algo, config, members, deadline)
         write_run(out, algo, config, random, {"method": ["random"]}, list(range(seeds)), result,

@@ -8,9 +8,10 @@ the table's runs directory, ``experiments/<env>/runs/<agent>_<simulator>_<steps>
   rule unchanged): at λ 0 the rule prunes on importance alone, with no penalty shrinking the network
   first, and finds its own size;
 - ``choice``: DSP's importance (the EMA of §2) with λ 0 and the ``schedule`` threshold to each
-  seed's size found by the table's DSP row: the random row of the table with DSP's choice of
-  neurons in place of random scores. Against random it measures the choice; against the table's
-  DSP row, the penalty at the same size.
+  seed's neuron count found by the table's DSP row, spread evenly over the layers: the random row
+  of the table with DSP's choice of neurons in place of random scores. Against random it measures
+  the choice; against the table's DSP row, the penalty (and the rule's own split over the layers)
+  at the same neuron count.
 
 The printed table puts them beside the table's own dense, DSP and random rows (IQM and 95 %
 stratified-bootstrap interval over seeds).
@@ -35,7 +36,7 @@ from dspjax.train.seed_stats import iqm_interval
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from phases import done, found_size_members, found_sizes, scheduled_to_found_size, train  # noqa: E402
+from phases import done, found_size_members, found_sizes, random_to_found_size, train  # noqa: E402
 from run import table  # noqa: E402
 
 
@@ -58,7 +59,7 @@ def main():
         result = train(out / "lam", algo, config, members)
         write_run(out / "lam", algo, config, base, {"lam": lams}, seeds, result, command=command)
     if not done(out / "choice"):
-        choice = set_hparam(scheduled_to_found_size(algo, base, "random"), "importance",
+        choice = set_hparam(random_to_found_size(algo, base), "importance",
                             get_hparam(base, "importance"))
         members = found_size_members(config, choice, found_sizes(runs / "dense_dsp"), seeds, "choice")
         result = train(out / "choice", algo, config, members)
@@ -76,7 +77,7 @@ def main():
             if name == "dsp":
                 name = f"dsp, λ {float(base.dsp.lam):g} (the table's)"
             elif name == "choice":
-                name = "dsp's importance, λ 0, schedule to dsp's size"
+                name = "dsp's importance, λ 0, schedule to dsp's neuron count"
             by_row.setdefault(name, []).append(r)
         rows += [(name, rs, policy) for name, rs in by_row.items()]
     print(f"# Penalty or choice? DSP's λ and its choice of neurons on {args.table}\n\n"
